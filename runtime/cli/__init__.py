@@ -1,0 +1,49 @@
+"""The `abcgen` command. Each subcommand lives in its own module and only
+declares options; the work is done by plain functions elsewhere in the runtime."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import typer
+
+from abcgen.runtime.errors import AbcgenError
+
+app = typer.Typer(
+    help="Generate, convert and check folk tunes in ABC notation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def run_app(typer_app: typer.Typer) -> Callable[[], None]:
+    """Wrap a Typer app so expected errors leave with a message, not a traceback."""
+
+    def entry() -> None:
+        try:
+            typer_app()
+        except AbcgenError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+
+    return entry
+
+
+def _register() -> None:
+    # Subcommand modules register themselves on `app` when imported; add new ones here.
+    import importlib
+
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"abcgen.runtime.cli.{name}")
+
+
+SUBCOMMANDS: list[str] = []
+
+
+_register()
+main = run_app(app)

@@ -1,0 +1,93 @@
+"""Checkpoints: one file that carries everything needed to resume or export.
+
+Written atomically (temporary file in the same folder, fsync, rename) so a run
+killed at any moment leaves either the old or the new checkpoint, never half of
+one. Read with `weights_only=True`: a checkpoint holds only tensors and plain
+containers, so loading never unpickles code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from abcgen.runtime.errors import AbcgenError
+from abcgen.trainer.model import CharLSTM, ModelConfig
+
+FORMAT = 1
+
+
+@dataclass
+class Trained:
+    """What export and evaluation need from a checkpoint."""
+
+    model: CharLSTM
+    vocab: list[str]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    corpus: dict[str, Any] = field(default_factory=dict)
+    train_config: dict[str, Any] = field(default_factory=dict)
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    """Atomically write `state` (plain containers and tensors only) to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Read a checkpoint safely, or raise AbcgenError saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise AbcgenError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt files
+        raise AbcgenError(f"{path} is not a readable abcgen checkpoint ({err})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise AbcgenError(f"{path} is not an abcgen checkpoint (format {FORMAT} expected)")
+    for key in ("config", "vocab", "model"):
+        if key not in state:
+            raise AbcgenError(f"{path} lacks '{key}'; was it written by abcgen-train?")
+    return state
+
+
+def load_trained(path: Path) -> Trained:
+    """Rebuild the model from a checkpoint, checking the weights fit its config."""
+    state = load_state(path)
+    try:
+        config = ModelConfig(**state["config"])
+    except TypeError as err:
+        raise AbcgenError(f"{path}: unknown model config ({err})") from None
+    if config.vocab_size != len(state["vocab"]):
+        raise AbcgenError(
+            f"{path}: vocabulary has {len(state['vocab'])} entries, model expects "
+            f"{config.vocab_size}"
+        )
+    model = CharLSTM(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise AbcgenError(f"{path}: weights do not match the model config ({err})") from None
+    model.eval()
+    return Trained(
+        model=model,
+        vocab=list(state["vocab"]),
+        metrics=dict(state.get("metrics", {})),
+        corpus=dict(state.get("corpus", {})),
+        train_config=dict(state.get("train_config", {})),
+    )
