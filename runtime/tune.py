@@ -1,0 +1,596 @@
+"""Canonical tune text: the one form the model is trained on and primed with.
+
+Training and generation must agree character for character, so the corpus
+builder and the generator's prime both go through `normalise`. The output is
+`M:`, `L:`, `K:` lines then the body, pure ASCII ABC with only musical tokens
+left: no titles, comments, lyrics, annotations or decorations other than `~`.
+Choices the ABC 2.1 standard leaves open, decided here:
+
+- M: missing is `M:none` (the standard's default); `C` is `4/4`, `C|` is `2/2`.
+- K: mode names of any case and length read by their first three letters
+  (`minor`, `Min`, `m`, `M` are all minor; `Aeolian` is minor, `Ionian` major);
+  bagpipe keys `HP`/`Hp` become `Amix` (same sounding pitches); explicit
+  accidentals are kept (`K:Dmix =c`); clef terms are dropped; `K:none`, a
+  missing K: or no tonic drops the tune ('no-key'), an unreadable one 'bad-key'.
+- The body ends at the first blank line after the music (ABC's tune end).
+- A plain final `|` becomes `|]`; `||`, `|]`, `:|` and other repeat ends stay;
+  any other ending gets `|]` appended.
+- A single voice declared with V: is kept (V: removed); two voices or `&` drop.
+- Duplicates are decided by the split key (text without whitespace).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from abcgen.runtime.errors import AbcgenError
+
+BOS = "\x02"
+EOS = "\x03"
+NORMALISER_VERSION = "1"
+
+MAX_LINE = 2000  # characters; longer lines are not music a person wrote
+
+# Mode by its first three letters (ABC 2.1 reads no more) -> canonical suffix.
+_MODES = {"maj": "", "ion": "", "min": "m", "aeo": "m", "m": "m",
+          "mix": "mix", "dor": "dor", "phr": "phr", "lyd": "lyd", "loc": "loc"}  # fmt: skip
+_CLEFS = {"treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1", "alto2"}
+# K: options that change the staff, not the pitches.
+_KEY_OPTIONS = {"clef", "middle", "m", "transpose", "t", "octave", "stafflines", "staffscale",
+                "cue", "instrument", "style"}  # fmt: skip
+
+
+@dataclass
+class Normalised:
+    text: str | None
+    steps: Counter[str] = field(default_factory=Counter)  # which steps fired, how often
+    drop: str | None = None  # why the tune was dropped; None when kept
+
+
+class _Drop(Exception):
+    """Aborts one tune's normalisation with the reason it is dropped."""
+
+
+# ---------------------------------------------------------------- header values
+
+_METER = re.compile(r"\(?(\d+(?:\+\d+)*)\)?/(\d+)")
+_UNIT = re.compile(r"(\d+)(?:/(\d+))?")
+
+
+def _meter(value: str, steps: Counter[str]) -> str:
+    v = "".join(value.split())
+    if v.lower() == "none":
+        return "none"
+    if v in ("C", "C|"):
+        steps["meter-symbol"] += 1
+        return "4/4" if v == "C" else "2/2"
+    m = _METER.fullmatch(v)
+    if not m or int(m[2]) == 0 or all(int(n) == 0 for n in m[1].split("+")):
+        raise _Drop("bad-meter")
+    return f"{'+'.join(str(int(n)) for n in m[1].split('+'))}/{int(m[2])}"
+
+
+def _bar_length(meter: str) -> Fraction | None:
+    if meter == "none":
+        return None
+    top, bottom = meter.split("/")
+    return Fraction(sum(int(n) for n in top.split("+")), int(bottom))
+
+
+def _unit(value: str) -> str:
+    m = _UNIT.fullmatch("".join(value.split()))
+    if not m or int(m[1]) == 0 or (m[2] is not None and int(m[2]) == 0):
+        raise _Drop("bad-unit")
+    return f"{int(m[1])}/{int(m[2] or 1)}"
+
+
+def _default_unit(meter: str) -> str:
+    """ABC 2.1: 1/16 when the meter as a decimal is below 0.75, else 1/8."""
+    length = _bar_length(meter)
+    return "1/16" if length is not None and length < Fraction(3, 4) else "1/8"
+
+
+def _key(value: str, steps: Counter[str]) -> str | None:
+    """Canonical key, or None when the value names no key (only a clef, or none)."""
+    v = value.strip()
+    first = v.split()[0].lower() if v else ""
+    if not first or first in _CLEFS or ("=" in first and first.split("=")[0] in _KEY_OPTIONS):
+        return None
+    if first == "hp":
+        steps["key-bagpipe"] += 1
+        rest = v[2:]
+        tonic_mode = "Amix"
+    else:
+        m = re.match(r"([A-Ga-g])([#b]?)\s*", v)
+        if not m:
+            raise _Drop("bad-key")
+        rest = v[m.end() :]
+        mode = ""
+        w = re.match(r"[A-Za-z]+", rest)
+        option = w and rest[w.end() : w.end() + 1] == "=" and w[0].lower() in _KEY_OPTIONS
+        if w and w[0][:3].lower() in _MODES and not option:  # `m=c` is an option
+            mode = _MODES[w[0][:3].lower()]
+            rest = rest[w.end() :]
+        tonic_mode = m[1].upper() + m[2] + mode
+    extra = []
+    for term in re.findall(r"[_^=]{1,2}[A-Ga-g]|\S+", rest):
+        if re.fullmatch(r"[_^=]{1,2}[A-Ga-g]", term):
+            extra.append(term.lower())
+        elif term.lower() in _CLEFS or term.split("=")[0].lower() in _KEY_OPTIONS:
+            steps["key-clef-dropped"] += 1
+        else:
+            raise _Drop("bad-key")
+    key = " ".join([tonic_mode, *extra])
+    if key != v:
+        steps["key-rewritten"] += 1
+    return key
+
+
+def _checked(parse, what: str, example: str, value: str):
+    try:
+        return parse(value)
+    except _Drop:
+        raise AbcgenError(f"bad {what} {value!r}: use e.g. {example}") from None
+
+
+def canonical_meter(value: str) -> str:
+    """The M: value as normalise() writes it; AbcgenError if unreadable."""
+    return _checked(lambda v: _meter(v, Counter()), "meter", "6/8, 4/4, C, C| or none", value)
+
+
+def canonical_unit(value: str) -> str:
+    """The L: value as normalise() writes it; AbcgenError if unreadable."""
+    return _checked(_unit, "unit note length", "1/8 or 1/16", value)
+
+
+def canonical_key(value: str) -> str:
+    """The K: value as normalise() writes it; AbcgenError if unreadable or no key."""
+    key = _checked(lambda v: _key(v, Counter()), "key", "G, Em, Ador, D mixolydian", value)
+    if key is None:
+        raise AbcgenError(f"bad key {value!r}: name a tonic, e.g. G, Em, Ador")
+    return key
+
+
+def header_text(meter: str | None, key: str | None, unit: str | None) -> str:
+    """Canonical header lines for a prime; None leaves that field to the model.
+
+    The header order is M:, L:, K:, so a prime can fix a key or unit only after
+    a meter; L: follows from the meter when not given (as in normalise()).
+    """
+    if meter is None:
+        if key is not None or unit is not None:
+            raise AbcgenError("choose a meter too: a prime's header runs M:, L:, K: in order")
+        return ""
+    m = canonical_meter(meter)
+    lines = [f"M:{m}", f"L:{canonical_unit(unit) if unit is not None else _default_unit(m)}"]
+    if key is not None:
+        lines.append(f"K:{canonical_key(key)}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- tunebook
+
+
+_X_LINE = re.compile(r"^X:", re.M)
+
+
+def split_tunebook(text: str) -> list[str]:
+    """Raw tunes of a file, each from its X: line to the next X: line."""
+    starts = [m.start() for m in _X_LINE.finditer(text)]
+    if not starts:
+        return [text] if re.search(r"^K:", text, re.M) else []
+    ends = [*starts[1:], len(text)]
+    return [text[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def split_of(text: str) -> str:
+    """Fixed split of DESIGN.md, blind to whitespace so layout cannot leak a tune."""
+    digest = hashlib.sha256("".join(text.split()).encode("utf-8")).hexdigest()
+    bucket = int(digest[:8], 16) % 100
+    return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
+
+
+# ---------------------------------------------------------------- body
+
+# A field line, unless it is music such as `A:|` (a note, then a repeat).
+_FIELD_LINE = re.compile(r"(?![A-GXZ]:[|:\[])([A-Zmrsw+]):(.*)")
+_COMMENT = re.compile(r"(?<!\\)%.*")
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
+_CHORD_SYMBOL = re.compile(
+    r"[A-G][#b]?(?:maj|min|m|dim|aug|sus|add|M|o|[0-9+\-])*(?:/[A-G][#b]?)?(?:\([^)]*\))?"
+)
+
+# Pass 1: what is not music (strings, fields, decorations) and voice overlay.
+_STRIP = re.compile(
+    r'(?P<quote>"[^"]*"?)'
+    r"|(?P<field>\[[A-Za-z]:[^\]]*\]?)"
+    r"|(?P<deco>![^!\s]*!|\+[^+\s]*\+|[.H-Wh-w])"
+    r"|(?P<overlay>&)"
+)
+
+# Pass 2: the music tokens; anything between them is junk and goes.
+_LEN = r"\d*(?:/+\d*)?"
+_NOTE = r"(?:\^\^|\^|__|_|=)?[A-Ga-g][,']*" + _LEN
+_TOKEN = re.compile(
+    r'(?P<sym>"[^"]*")'
+    r"|(?P<field>\[[KLM]:[^\]]*\])"
+    r"|(?P<bar>:*\[?\|[|\]]*:*(?:\d+(?:[,-]\d+)*)?|::+)"
+    r"|(?P<ending>\[\d+(?:[,-]\d+)*)"
+    rf"|(?P<chord>\[(?:\s*~?{_NOTE}-?)+\s*\]{_LEN})"
+    rf"|(?P<grace>\{{/?(?:\s*{_NOTE})+\s*\}})"
+    r"|(?P<tuplet>\(\d+(?::\d*:\d+|:\d+)?)"
+    r"|(?P<slur>[()])"
+    rf"|(?P<note>{_NOTE})"
+    rf"|(?P<rest>[zx]{_LEN})"
+    r"|(?P<mrest>[ZX]\d*)"
+    r"|(?P<broken><+|>+)"
+    r"|(?P<tie>-)"
+    r"|(?P<roll>~)"
+    r"|(?P<space>[ \t]+)"
+)
+
+Token = tuple[str, str]  # (kind, text); a K:/M:/L: line is one ('fieldline', text) token
+
+
+def _inline_field(name: str, value: str, steps: Counter[str], voices: set[str]) -> str | None:
+    """Canonical text of a K:/M:/L: field inside the body; None to drop it."""
+    if name == "K":
+        key = _key(value, steps)
+        if key is None:
+            if value.strip().lower() == "none":
+                raise _Drop("bad-key")
+            steps["key-clef-dropped"] += 1
+            return None
+        return f"K:{key}"
+    if name == "M":
+        return f"M:{_meter(value, steps)}"
+    if name == "L":
+        return f"L:{_unit(value)}"
+    if name == "V":
+        voices.add(value.split()[0] if value.split() else "")
+    steps["field-dropped"] += 1
+    return None
+
+
+def _strip_line(line: str, keep_chords: bool, steps: Counter[str], voices: set[str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        kind = m.lastgroup
+        text = m[0]
+        if kind == "quote":
+            inner = text[1:-1] if text.endswith('"') and len(text) > 1 else text[1:]
+            if keep_chords and _CHORD_SYMBOL.fullmatch(inner):
+                return f'"{inner}"'
+            steps["quoted-dropped"] += 1
+            return ""
+        if kind == "field":
+            kept = _inline_field(text[1], text[3:].rstrip("]"), steps, voices)
+            return f"[{kept}]" if kept else ""
+        if kind == "overlay":
+            raise _Drop("multi-voice")
+        steps["decoration"] += 1
+        return ""
+
+    return _STRIP.sub(sub, line)
+
+
+def _tokens(music: str, steps: Counter[str]) -> list[Token]:
+    out: list[Token] = []
+    pos = 0
+    for m in _TOKEN.finditer(music):
+        if m.start() > pos:
+            steps["junk"] += m.start() - pos
+        pos = m.end()
+        kind, text = m.lastgroup, m[0]
+        if kind == "space":
+            if text != " " or not out or out[-1][0] == "space":
+                steps["whitespace"] += 1
+            if out and out[-1][0] != "space":
+                out.append(("space", " "))
+            continue
+        if kind in ("chord", "grace"):
+            text = "".join(text.split())
+        out.append((kind, text))
+    if pos < len(music):
+        steps["junk"] += len(music) - pos
+    if out and out[0][0] == "space":
+        out.pop(0)
+    if out and out[-1][0] == "space":
+        out.pop()
+        steps["whitespace"] += 1
+    return out
+
+
+# ---------------------------------------------------------------- durations
+
+
+@functools.lru_cache(maxsize=4096)
+def _length(text: str) -> float | None:
+    """A note's length in units (None for a zero divisor); floats are exact enough
+    here: bar sums of small fractions never come within 1e-9 of a wrong total."""
+    m = re.search(r"(\d*)(/*)(\d*)$", text)
+    num = int(m[1]) if m[1] else 1
+    if not m[2]:
+        return float(num)
+    den = int(m[3]) * 2 ** (len(m[2]) - 1) if m[3] else 2 ** len(m[2])
+    return num / den if den else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _chord_length(text: str) -> float | None:
+    inner, tail = text[1:].split("]")
+    first, outer = _length(re.search(_NOTE, inner)[0]), _length(tail)
+    return None if first is None or outer is None else first * outer
+
+
+class _BarClock:
+    """Time since the last bar line, or None once it cannot be known for sure."""
+
+    def __init__(self, meter: str, unit: str) -> None:
+        self.meter, self.unit = meter, float(Fraction(unit))
+        self.elapsed: float | None = 0.0
+        self.last: float | None = None  # the previous note's length, for `>`
+        self.next_factor: float | None = None  # pending from `>` / `<`
+        self.tuplet: tuple[float, int] | None = None  # factor, notes left
+
+    def field(self, text: str) -> None:
+        if text[0] == "M":
+            self.meter = text[2:]
+        elif text[0] == "L":
+            self.unit = float(Fraction(text[2:]))
+
+    def bar(self) -> None:
+        pending = self.next_factor is not None or self.tuplet is not None
+        self.elapsed = None if pending else 0.0
+        self.last = None
+
+    def add(self, length: float | None) -> None:
+        if length is None or self.elapsed is None:
+            self.elapsed = None
+            return
+        d = length * self.unit
+        if self.tuplet:
+            factor, left = self.tuplet
+            d *= factor
+            self.tuplet = (factor, left - 1) if left > 1 else None
+        if self.next_factor is not None:
+            d *= self.next_factor
+            self.next_factor = None
+        self.elapsed += d
+        self.last = d
+
+    def broken(self, text: str) -> None:
+        short = 0.5 ** len(text)
+        first, second = (2 - short, short) if text[0] == ">" else (short, 2 - short)
+        if self.last is None or self.elapsed is None or self.next_factor is not None:
+            self.elapsed = None
+            return
+        self.elapsed += self.last * (first - 1)
+        self.next_factor = second
+
+    def start_tuplet(self, text: str) -> None:
+        parts = [*text[1:].split(":"), "", ""]
+        p = int(parts[0])
+        top = 0 if self.meter == "none" else sum(map(int, self.meter.split("/")[0].split("+")))
+        compound = top % 3 == 0 and top > 3
+        default_q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}.get(p, 3 if compound else 2)
+        q = int(parts[1]) if parts[1] else default_q
+        r = int(parts[2]) if parts[2] else p
+        if p < 2 or p > 9 or q == 0 or r == 0:
+            self.elapsed = None
+            return
+        self.tuplet = (q / p, r)
+
+    def full(self) -> bool:
+        length = _bar_length(self.meter)
+        return (
+            length is not None
+            and self.elapsed is not None
+            and abs(self.elapsed - length) < 1e-9
+            and self.next_factor is None
+            and self.tuplet is None
+        )
+
+    def feed(self, kind: str, text: str) -> None:
+        if kind in ("note", "rest"):
+            self.add(_length(text))
+        elif kind == "bar":
+            self.bar()
+        elif kind == "chord":
+            self.add(_chord_length(text))
+        elif kind == "broken":
+            self.broken(text)
+        elif kind == "tuplet":
+            self.start_tuplet(text)
+        elif kind in ("field", "fieldline"):
+            self.field(text.strip("[]"))
+        elif kind in ("mrest", "ending"):
+            self.elapsed = None
+
+
+def _repair_bars(
+    lines: list[list[Token]], meter: str, unit: str, bar: str, steps: Counter[str]
+) -> None:
+    """Add a bar line at a line end where the bar is exactly full and none follows."""
+    clock = _BarClock(meter, unit)
+    music = [i for i, line in enumerate(lines) if line[0][0] != "fieldline"]
+    nexts = dict(itertools.pairwise(music))
+    for i, line in enumerate(lines):
+        for kind, text in line:
+            clock.feed(kind, text)
+        nxt = nexts.get(i)
+        if nxt is None or line[-1][0] == "bar" or lines[nxt][0][0] == "bar":
+            continue
+        if clock.full():
+            line.append(("bar", bar))
+            steps["bar-repaired"] += 1
+            clock.bar()
+
+
+def _spaced(lines: list[list[Token]]) -> bool:
+    """Whether the tune mostly writes a space before its bar lines (its style)."""
+    before = [
+        line[j - 1][0] == "space"
+        for line in lines
+        for j in range(1, len(line))
+        if line[j][0] == "bar"
+    ]
+    return sum(before) * 2 > len(before)
+
+
+def _end_with_final_bar(line: list[Token], spaced: bool, steps: Counter[str]) -> None:
+    kind, text = line[-1]
+    if kind == "bar":
+        if text.startswith(":") or text.endswith("]") or text == "||" or "::" in text:
+            return
+        line[-1] = ("bar", "|]")
+        steps["final-bar-replaced"] += 1
+        return
+    line.append(("bar", " |]" if spaced else "|]"))
+    steps["final-bar-added"] += 1
+
+
+# ---------------------------------------------------------------- normalise
+
+
+def normalise(raw: str, *, keep_chords: bool = False, fragment: bool = False) -> Normalised:
+    """Canonical text of one raw tune, or the reason it is dropped.
+
+    fragment=True is for a prime: no final bar line is added, an empty body is
+    fine, and a trailing space or newline (where the model continues) is kept.
+    """
+    steps: Counter[str] = Counter()
+    try:
+        text = _normalise(raw, keep_chords, fragment, steps)
+    except _Drop as drop:
+        return Normalised(None, steps, str(drop))
+    return Normalised(text, steps)
+
+
+def _normalise(raw: str, keep_chords: bool, fragment: bool, steps: Counter[str]) -> str:
+    lines = raw.splitlines()
+    if any(len(line) > MAX_LINE for line in lines):
+        raise _Drop("too-long-line")
+    header: dict[str, str] = {}
+    voices: set[str] = set()
+    i = 0
+    for i, line in enumerate(lines):  # noqa: B007 - the body starts after K:
+        line = _uncomment(line, steps)
+        m = _FIELD_LINE.match(line)
+        if m and m[1] in "KML":
+            header[m[1]] = m[2]
+        elif m and m[1] == "V":
+            voices.add(m[2].split()[0] if m[2].split() else "")
+        elif m:
+            steps["field-dropped"] += 1
+        elif line.strip():
+            steps["header-junk"] += 1
+        if m and m[1] == "K":
+            break
+    else:
+        raise _Drop("no-key")
+    meter = _meter(header["M"], steps) if "M" in header else "none"
+    if "M" not in header:
+        steps["meter-missing"] += 1
+    if "L" in header:
+        unit = _unit(header["L"])
+    else:
+        unit = _default_unit(meter)
+        steps["unit-default"] += 1
+    key = _key(header["K"], steps)
+    if key is None:
+        raise _Drop("no-key")
+
+    body = _body_lines(lines[i + 1 :], keep_chords, steps, voices)
+    if len(voices) > 1:
+        raise _Drop("multi-voice")
+    if voices:
+        steps["voice-field-dropped"] += 1
+    while body and body[-1][0][0] == "fieldline" and not fragment:
+        body.pop()
+        steps["trailing-field"] += 1
+    if not fragment and not any(kind in ("note", "chord") for line in body for kind, _ in line):
+        raise _Drop("empty-body")
+    if body:
+        spaced = _spaced(body)
+        _repair_bars(body, meter, unit, " |" if spaced else "|", steps)
+        if not fragment:
+            _end_with_final_bar(body[-1], spaced, steps)
+    out = [f"M:{meter}", f"L:{unit}", f"K:{key}"] + ["".join(t for _, t in line) for line in body]
+    if any(len(line) > MAX_LINE for line in out):
+        raise _Drop("too-long-line")
+    text = "\n".join(out)
+    if fragment and (not body or raw.endswith(("\n", "\r"))):
+        text += "\n"
+    elif fragment and raw.endswith((" ", "\t")) and body:
+        text += " "
+    return text
+
+
+def _uncomment(line: str, steps: Counter[str]) -> str:
+    if "%" not in line:
+        return line
+    steps["directive" if line.startswith("%%") else "comment"] += 1
+    return _COMMENT.sub("", line)
+
+
+def _body_lines(
+    lines: list[str], keep_chords: bool, steps: Counter[str], voices: set[str]
+) -> list[list[Token]]:
+    """Tokens per body line, continuations joined, up to the tune's blank line."""
+    body: list[list[Token]] = []
+    pending = ""  # a music line ending in `\`, waiting for its continuation
+    started = False
+    for n, line in enumerate(lines):
+        if not line.strip():
+            if started:
+                if any(_uncomment(rest, Counter()).strip() for rest in lines[n:]):
+                    steps["text-after-tune"] += 1
+                break
+            continue
+        line = _uncomment(line, steps).rstrip()
+        if not line:
+            continue
+        started = True
+        m = _FIELD_LINE.match(line)
+        if m:
+            if m[1] in "KML":
+                kept = _inline_field(m[1], m[2], steps, voices)
+                if kept:
+                    _add_line(body, pending, steps)  # a field line ends a continuation
+                    pending = ""
+                    body.append([("fieldline", kept)])
+            elif m[1] == "V":
+                _inline_field("V", m[2], steps, voices)
+            else:
+                steps["lyrics" if m[1] in "wW" else "field-dropped"] += 1
+            continue
+        if _BAD_CHARS.search(line):
+            raise _Drop("undecodable")
+        music = pending + _strip_line(line, keep_chords, steps, voices).rstrip()
+        if music.endswith("\\"):
+            steps["continuation"] += 1
+            pending = music[:-1]
+            continue
+        pending = ""
+        _add_line(body, music, steps)
+    _add_line(body, pending, steps)
+    return body
+
+
+def _add_line(body: list[list[Token]], music: str, steps: Counter[str]) -> None:
+    found: Counter[str] = Counter()
+    tokens = _tokens(music, found)
+    steps.update(found)
+    for _ in range(3 if found["junk"] else 0):  # junk taken out can join its neighbours
+        again = _tokens("".join(text for _, text in tokens), Counter())
+        if again == tokens:
+            break
+        tokens = again
+    if tokens:
+        body.append(tokens)
