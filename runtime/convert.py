@@ -1,0 +1,99 @@
+"""ABC file -> one .mid, .musicxml or .abc file per tune: what `abcgen convert` does.
+
+A tunebook holds many tunes and some of them are faulty; a faulty tune is still
+converted (its diagnostics come back for the caller to show) so that one bad
+bar does not cost the user the whole book.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from abcgen.runtime.abcwrite import write_abc
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.events import Diagnostic, Note
+from abcgen.runtime.midi import write_midi
+from abcgen.runtime.musicxml import write_musicxml
+from abcgen.runtime.parser import parse
+from abcgen.runtime.tune import split_tunebook
+
+FORMATS = {".mid": "midi", ".midi": "midi", ".musicxml": "musicxml", ".xml": "musicxml",
+           ".abc": "abc"}  # fmt: skip
+
+
+@dataclass
+class Converted:
+    index: int  # position of the tune in the file, from 1
+    path: Path | None  # None: skipped, it has no notes
+    title: str
+    diagnostics: list[Diagnostic]  # line numbers count from the top of the file
+
+
+def read_tunes(source: Path) -> list[tuple[int, str]]:
+    """The tunes of an ABC file, each with the file line it starts on."""
+    try:
+        data = Path(source).read_bytes()
+    except OSError as err:
+        raise AbcgenError(f"cannot read {source}: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # older tunebooks; every byte decodes
+    tunes = split_tunebook(text)
+    start = text.find(tunes[0]) if tunes else 0
+    out = []
+    for tune in tunes:
+        out.append((text.count("\n", 0, start) + 1, tune))
+        start += len(tune)
+    return out
+
+
+def convert_file(
+    source: Path,
+    target: Path,
+    *,
+    tune: int | None = None,
+    bpm: float | None = None,
+    program: int = 0,
+    chords: bool = False,
+) -> list[Converted]:
+    """Write each tune of `source` (or only the `tune`-th, from 1) in the format that
+    `target`'s suffix names: `target` itself for one tune, else OUT-1.ext, OUT-2.ext..."""
+    target = Path(target)
+    kind = FORMATS.get(target.suffix.lower())
+    if kind is None:
+        raise AbcgenError(
+            f"unknown output format {target.suffix or '(no suffix)'!r} for {target}: "
+            f"use one of {', '.join(FORMATS)}"
+        )
+    if not target.parent.is_dir():
+        raise AbcgenError(f"cannot write {target}: folder {target.parent} does not exist")
+    tunes = read_tunes(source)
+    if not tunes:
+        raise AbcgenError(f"no tune in {source} (a tune starts with an X: or K: line)")
+    if tune is not None:
+        if not 1 <= tune <= len(tunes):
+            raise AbcgenError(f"--tune {tune}: {source} has {len(tunes)} tune(s)")
+        chosen = [(tune, *tunes[tune - 1])]
+    else:
+        chosen = [(i, *t) for i, t in enumerate(tunes, 1)]
+
+    results = []
+    for index, first_line, text in chosen:
+        parsed = parse(text)
+        diagnostics = [replace(d, line=d.line + first_line - 1) for d in parsed.diagnostics]
+        if not any(isinstance(e, Note) for e in parsed.events):
+            results.append(Converted(index, None, parsed.title, diagnostics))
+            continue
+        path = target if len(chosen) == 1 else target.with_stem(f"{target.stem}-{index}")
+        if kind == "midi":
+            write_midi(parsed, path, bpm=bpm, program=program, chords=chords)
+        elif kind == "musicxml":
+            write_musicxml(parsed, path, program=program)
+        else:
+            write_abc(text, path, index=index)
+        results.append(Converted(index, path, parsed.title, diagnostics))
+    if all(r.path is None for r in results):
+        raise AbcgenError(f"no tune with notes in {source}")
+    return results
