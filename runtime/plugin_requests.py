@@ -1,0 +1,223 @@
+"""What the MuseScore plugin asks abcgen to do, and the one JSON answer it gets.
+
+The plugin never puts score text on a command line: it writes a request file
+(title, options, the selection) and passes abcgen only that file's path and
+the output folder. The answer lists, per tune, the files written (.abc,
+.musicxml, .mid) and the notes as cursor items (see `plugin_io`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, fields
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.events import Bar, FieldChange, Tune
+
+MAX_NUM = 16
+DEFAULT_MAX_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request file's fields; anything left out takes these defaults."""
+
+    title: str = ""
+    meter: str | None = None  # None: the model chooses (generate only)
+    key: str | None = None
+    unit: str | None = None
+    num: int = 1
+    temperature: float = 1.0
+    seed: int | None = None
+    bars: int | None = None  # a target length; the tune may end a little sooner
+    max_chars: int | None = None
+    model: str | None = None  # None: the shipped model
+    free: bool = False  # True: no constrained decoding
+    selection: dict[str, Any] | None = None  # continue only
+
+    @classmethod
+    def from_json(cls, data: Any) -> Request:
+        if not isinstance(data, dict):
+            raise AbcgenError("request: expected a JSON object")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise AbcgenError(f"request: unknown field(s) {', '.join(unknown)}")
+        values = {k: v for k, v in data.items() if v is not None}
+        for name, value in values.items():
+            expected = {"title": str, "meter": str, "key": str, "unit": str, "model": str,
+                        "num": int, "seed": int, "bars": int, "max_chars": int,
+                        "temperature": (int, float), "free": bool, "selection": dict}[name]
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise AbcgenError(f"request: {name} has the wrong type ({value!r})")
+        request = cls(**values)
+        if not 1 <= request.num <= MAX_NUM:
+            raise AbcgenError(f"request: num must be 1..{MAX_NUM}, got {request.num}")
+        if request.temperature < 0:
+            raise AbcgenError(f"request: temperature must be >= 0, got {request.temperature}")
+        if request.bars is not None and not 1 <= request.bars <= 256:
+            raise AbcgenError(f"request: bars must be 1..256, got {request.bars}")
+        if request.max_chars is not None and request.max_chars < 1:
+            raise AbcgenError(f"request: max_chars must be >= 1, got {request.max_chars}")
+        return request
+
+
+def read_request(path: Path) -> Request:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise AbcgenError(f"cannot read request {path}: {err.strerror or err}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise AbcgenError(f"request {path} is not JSON: {err}") from None
+    return Request.from_json(data)
+
+
+def generate_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
+    """New tunes from the request's header choices, written into `out_dir`."""
+    from abcgen.runtime.prime import prime_text
+
+    prime = prime_text(request.meter, request.key, request.unit)
+    seed, texts = _generate(request, prime)
+    return {"ok": True, "command": "generate", "seed": seed,
+            "tunes": [_tune_answer(text, title, ended, out_dir, stem, skip=None)
+                      for text, ended, title, stem in _named(request, seed, texts)]}
+
+
+def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
+    """A continuation of the request's selection; the answer's notes are only the new ones."""
+    from abcgen.runtime.parser import parse
+    from abcgen.runtime.plugin_io import selection_to_prime
+    from abcgen.runtime.prime import prime_text
+
+    if request.selection is None:
+        raise AbcgenError("request: continue needs a selection")
+    p = selection_to_prime(request.selection)
+    prime = prime_text(p.meter, p.key, p.unit, p.music)
+    end = _end_of_music(parse(prime))
+    seed, texts = _generate(request, prime)
+    return {"ok": True, "command": "continue", "seed": seed, "prime": prime,
+            "tunes": [_tune_answer(text, title, ended, out_dir, stem, skip=end)
+                      for text, ended, title, stem in _named(request, seed, texts)]}
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _generate(request: Request, prime: str) -> tuple[int, list[tuple[str, bool]]]:
+    from abcgen.exported import DEFAULT_MODEL
+    from abcgen.runtime.constraints import BatchConstraint
+    from abcgen.runtime.generator import generate
+    from abcgen.runtime.model import Model
+    from abcgen.runtime.sampling import SamplingOptions
+
+    path = Path(request.model).expanduser() if request.model else DEFAULT_MODEL
+    if not path.is_file():
+        raise AbcgenError(f"model file not found: {path}")
+    model = Model(path)
+    max_chars = _max_chars(request, prime)
+    mask = None
+    if not request.free:
+        mask = BatchConstraint(model.info.vocab, request.num, max_chars=max_chars,
+                               reserve=min(200, max_chars // 3))
+    seed = secrets.randbelow(2**31) if request.seed is None else request.seed
+    tunes = generate(model, prime, num=request.num, seed=seed, max_chars=max_chars, mask=mask,
+                     sampling=SamplingOptions(temperature=request.temperature))
+    return seed, [(t.text, t.ended) for t in tunes]
+
+
+def _max_chars(request: Request, prime: str) -> int:
+    if request.max_chars is not None:
+        return request.max_chars
+    if request.bars is None:
+        return DEFAULT_MAX_CHARS
+    # about 1.5 characters per unit note plus a bar line; the header is ~20 more
+    meter, unit = Fraction(3, 4), Fraction(1, 8)
+    for line in prime.splitlines():
+        if line.startswith("M:") and "/" in line:
+            top, bottom = line[2:].split("/")
+            meter = Fraction(sum(int(n) for n in top.split("+")), int(bottom))
+        elif line.startswith("L:"):
+            unit = Fraction(line[2:])
+    per_bar = float(meter / unit) * 1.5 + 2
+    header = 0 if prime.count("\n") >= 3 else 20
+    return max(16, round(request.bars * per_bar) + header)
+
+
+def _named(request: Request, seed: int, texts: list[tuple[str, bool]]):
+    title = " ".join(request.title.split()) or f"abcgen seed {seed}"
+    stem = _stem(seed)
+    for i, (text, ended) in enumerate(texts, 1):
+        if len(texts) == 1:
+            yield text, ended, title, stem
+        else:
+            yield text, ended, f"{title} #{i}", f"{stem}-{i}"
+
+
+def _stem(seed: int) -> str:
+    return f"abcgen-{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
+
+
+def _unique(out_dir: Path, stem: str) -> str:
+    """A stem whose files do not exist yet (MuseScore hangs re-reading an open file)."""
+    candidate, n = stem, 1
+    while any((out_dir / f"{candidate}{ext}").exists() for ext in (".abc", ".musicxml", ".mid")):
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate
+
+
+def _end_of_music(tune: Tune) -> Fraction:
+    return max((n.onset + n.duration for n in tune.notes if not n.grace), default=Fraction(0))
+
+
+def _tune_answer(text: str, title: str, ended: bool, out_dir: Path, stem: str,
+                 skip: Fraction | None) -> dict[str, Any]:
+    from abcgen.runtime.abcwrite import format_abc
+    from abcgen.runtime.atomic import write_atomic
+    from abcgen.runtime.midi import write_midi
+    from abcgen.runtime.musicxml import write_musicxml
+    from abcgen.runtime.parser import parse
+    from abcgen.runtime.plugin_io import events_to_items, key_json, time_json
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise AbcgenError(f"cannot create {out_dir}: {err.strerror or err}") from None
+    stem = _unique(out_dir, stem)
+    abc = format_abc(text, index=1, title=title)
+    tune = parse(abc)
+    files = {"abc": out_dir / f"{stem}.abc", "musicxml": out_dir / f"{stem}.musicxml",
+             "midi": out_dir / f"{stem}.mid"}
+    write_atomic(files["abc"], abc)
+    write_musicxml(tune, files["musicxml"], title=title)
+    write_midi(tune, files["midi"])
+    if skip is None:
+        items = events_to_items(tune, pad_pickup=True)
+    else:
+        items = events_to_items(tune, _after(tune, skip))
+    return {
+        "title": title,
+        "files": {kind: str(path.resolve()) for kind, path in files.items()},
+        "key": key_json(tune.key),
+        "time": time_json(tune.meter),
+        "ended": ended,
+        "valid": tune.valid,
+        "diagnostics": [str(d) for d in tune.diagnostics],
+        "abc": abc,
+        "notes": items,
+    }
+
+
+def _after(tune: Tune, start: Fraction) -> list:
+    """The events from `start` on, without a bar line that closes the prime."""
+    events = [e for e in tune.events if not isinstance(e, FieldChange) and e.onset >= start]
+    while events and isinstance(events[0], Bar):
+        events.pop(0)
+    return events
