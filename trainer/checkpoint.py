@@ -8,6 +8,7 @@ containers, so loading never unpickles code.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
+from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
 from abcgen.trainer.model import CharLSTM, ModelConfig
 
@@ -49,13 +50,40 @@ def save(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
+SAFETENSORS_KEYS = ("config", "vocab", "metrics", "corpus", "train_config")
+
+
+def save_safetensors(path: Path, state: dict[str, Any]) -> None:
+    """The weights as safetensors, config and vocabulary as JSON metadata: for tools
+    that read no torch files at all."""
+    from safetensors.torch import save as to_bytes
+
+    meta = {k: json.dumps(state[k]) for k in SAFETENSORS_KEYS if k in state}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state["model"].items()}
+    write_atomic(path, to_bytes(tensors, metadata={"format": str(FORMAT), **meta}))
+
+
+def _load_safetensors(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        state: dict[str, Any] = {"model": {k: f.get_tensor(k) for k in f.keys()}}  # noqa: SIM118
+    state["format"] = int(meta.get("format", 0))
+    state.update({k: json.loads(meta[k]) for k in SAFETENSORS_KEYS if k in meta})
+    return state
+
+
 def load_state(path: Path) -> dict[str, Any]:
     """Read a checkpoint safely, or raise AbcgenError saying what is wrong with it."""
     path = Path(path)
     if not path.is_file():
         raise AbcgenError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":
+            state = _load_safetensors(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt files
         raise AbcgenError(f"{path} is not a readable abcgen checkpoint ({err})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

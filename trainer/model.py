@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,7 @@ class ModelConfig:
     layers: int = 3
     dropout: float = 0.2  # between LSTM layers and before the output layer
     embed_dropout: float = 0.0  # whole embedding rows dropped (token dropout)
+    weight_drop: float = 0.0  # DropConnect on the recurrent weights (AWD-LSTM), training only
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +54,16 @@ class CharLSTM(nn.Module):
             keep = 1.0 - self.config.embed_dropout
             mask = torch.bernoulli(torch.full((x.shape[0], x.shape[1], 1), keep, device=x.device))
             x = x * mask / keep
-        y, (hn, cn) = self.lstm(x, (h0, c0))
+        if self.training and self.config.weight_drop > 0:
+            # Same parameters, recurrent matrices masked for this call only, so the
+            # state_dict names (and the ONNX export) stay those of a plain nn.LSTM.
+            weights = {
+                name: F.dropout(w, self.config.weight_drop) if name.startswith("weight_hh") else w
+                for name, w in self.lstm.named_parameters()
+            }
+            y, (hn, cn) = functional_call(self.lstm, weights, (x, (h0, c0)))
+        else:
+            y, (hn, cn) = self.lstm(x, (h0, c0))
         return self.head(self.drop(y)), hn, cn
 
     def num_parameters(self) -> int:
