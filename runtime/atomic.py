@@ -11,8 +11,11 @@ from pathlib import Path
 from abcgen.runtime.errors import AbcgenError
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
-    """Write `data` (str is written as UTF-8) to `path`, or raise AbcgenError."""
+def write_atomic(path: str | os.PathLike[str], data: bytes | memoryview | str) -> None:
+    """Write `data` (str is written as UTF-8) to `path`, or raise AbcgenError.
+
+    The data is flushed to disk before the rename, so a crash right after leaves
+    the complete new file (this is how checkpoints are written too)."""
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -21,6 +24,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except OSError as err:

@@ -3,7 +3,7 @@
 The parser turns ABC text into these events; the MIDI, MusicXML and ABC writers,
 playback and the constraint mask read them. Times are exact fractions of a
 whole note, counted from the start of the tune in written order (repeats not
-expanded; `playback.expand` gives the played order).
+expanded; `repeats.expand` gives the played order).
 """
 
 from __future__ import annotations

@@ -8,14 +8,14 @@ containers, so loading never unpickles code.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
 from abcgen.trainer.model import CharLSTM, ModelConfig
@@ -38,16 +38,9 @@ def save(path: Path, state: dict[str, Any]) -> None:
     """Atomically write `state` (plain containers and tensors only) to `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    write_atomic(path, buffer.getbuffer())
 
 
 SAFETENSORS_KEYS = ("config", "vocab", "metrics", "corpus", "train_config")

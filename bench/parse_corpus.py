@@ -1,0 +1,140 @@
+"""Parse the whole default corpus: speed, linearity, and agreement with abc2midi.
+
+    python bench/parse_corpus.py [--limit N] [--raw] [--no-abc2midi] [--examples K]
+
+Prints characters per second of CPU time (the machine may be shared) for
+whole-tune parsing and for one-character feeding, the time ratio of 8n to n
+copies of a body (linear: about 8), and the share of tunes whose notes agree
+with abc2midi in written order and with repeats expanded, with the kinds of
+disagreement and a few examples of each.
+Tunes are the normaliser's canonical text unless --raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter, defaultdict
+
+from abcgen.runtime import repeats
+from abcgen.runtime.abc2midi import comparable, first_difference, run_abc2midi
+from abcgen.runtime.parser import Parser, parse
+from abcgen.runtime.tune import normalise, split_tunebook
+from abcgen.trainer.corpus import default_corpus_paths
+
+
+def corpus_tunes(raw: bool) -> list[str]:
+    tunes = []
+    for folder in default_corpus_paths():
+        for path in sorted(folder.rglob("*.abc")):
+            data = path.read_bytes()
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+            for tune in split_tunebook(text):
+                clean = tune if raw else normalise(tune).text
+                if clean is not None:
+                    tunes.append(clean)
+    return tunes
+
+
+def speed(tunes: list[str]) -> None:
+    chars = sum(map(len, tunes))
+    start = time.process_time()
+    for text in tunes:
+        parse(text)
+    whole = time.process_time() - start
+    sample = tunes[:: max(1, len(tunes) // 300)]
+    sample_chars = sum(map(len, sample))
+    start = time.process_time()
+    for text in sample:
+        parser = Parser()
+        for ch in text:
+            parser.feed(ch)
+        parser.close()
+    by_char = time.process_time() - start
+    print(f"tunes: {len(tunes)}, characters: {chars}")
+    print(f"parse whole tunes: {chars / whole:,.0f} chars/s ({whole:.2f} s)")
+    rate = sample_chars / by_char
+    print(f"feed one character at a time ({len(sample)} tunes): {rate:,.0f} chars/s")
+    body = max(tunes, key=len)
+    header, _, music = body.partition("K:")
+    key_line, _, music = music.partition("\n")
+    times = []
+    for copies in (4, 32):
+        text = header + "K:" + key_line + "\n" + music * copies
+        start = time.process_time()
+        parse(text)
+        times.append(time.process_time() - start)
+    ratio = times[1] / times[0]
+    print(f"linearity: time(8n)/time(n) = {ratio:.1f} (n: 4 copies of the longest body)")
+
+
+def agreement(tunes: list[str], examples: int) -> None:
+    counts: Counter[str] = Counter()
+    kinds: dict[str, Counter[str]] = {"written": Counter(), "expanded": Counter()}
+    shown: dict[str, list[str]] = defaultdict(list)
+    for text in tunes:
+        tune = parse(text)
+        written = run_abc2midi(text, written_order=True).notes
+        results = {
+            "written": first_difference(comparable(tune.notes), written),
+            "expanded": first_difference(
+                comparable(repeats.expand(tune)), run_abc2midi(text).notes
+            ),
+        }
+        for view, diff in results.items():
+            if diff is None:
+                counts[view] += 1
+                continue
+            kind = diff.split()[0].rstrip(":")
+            if view == "expanded" and results["written"] is None:
+                kind = "repeats read otherwise: " + _repeat_reading(tune, text)
+            kinds[view][kind] += 1
+            if len(shown[view + kind]) < examples:
+                shown[view + kind].append(f"{diff}\n{text}")
+    for view in ("written", "expanded"):
+        print(f"agree {view}: {counts[view]}/{len(tunes)} = {counts[view] / len(tunes):.2%}")
+        for kind, n in kinds[view].most_common():
+            print(f"  {kind}: {n}")
+            for example in shown[view + kind]:
+                print("    " + example.replace("\n", "\n    "))
+
+
+def _repeat_reading(tune, text: str) -> str:
+    """Which of abc2midi's readings of repeats explains a difference in played order."""
+    reference = run_abc2midi(text).notes
+    readings = [
+        ("a || starts no part for abc2midi", (), True),
+        ("abc2midi plays on from a last ending", repeats.DOUBLE_BARS, False),
+        ("both of these", (), False),
+    ]
+    saved = repeats.DOUBLE_BARS, repeats.LAST_ENDING_ONE_BAR
+    try:
+        for label, double_bars, one_bar in readings:
+            repeats.DOUBLE_BARS, repeats.LAST_ENDING_ONE_BAR = double_bars, one_bar
+            if first_difference(comparable(repeats.expand(tune)), reference) is None:
+                return label
+    finally:
+        repeats.DOUBLE_BARS, repeats.LAST_ENDING_ONE_BAR = saved
+    return "other (abc2midi replays or skips a last ending)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=0, help="first N tunes only")
+    ap.add_argument("--raw", action="store_true", help="raw tunes, not the normaliser's text")
+    ap.add_argument("--no-abc2midi", action="store_true", help="speed only")
+    ap.add_argument("--examples", type=int, default=2, help="examples per kind of disagreement")
+    args = ap.parse_args()
+    tunes = corpus_tunes(args.raw)
+    if args.limit:
+        tunes = tunes[: args.limit]
+    speed(tunes)
+    if not args.no_abc2midi:
+        agreement(tunes, args.examples)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""abc2midi (apt `abcmidi`) as the reference: its messages, bar-length
+warnings and the notes of the MIDI file it writes.
+
+abc2midi plays a tune rather than transcribing it, so before comparing notes
+its playback habits are turned off or undone (see ../shared/notes/real-parts.md):
+
+- options `-NGRA` (no grace notes), `-NFER` (fermatas not lengthened), `-NGUI`
+  (chord symbols not played); directives `%%MIDI chordattack 0` (chord notes
+  together) and `%%propagate-accidentals octave` (ABC 2.1's rule, which the
+  parser follows; abc2midi's default carries an accidental to every octave);
+- decorations it plays as extra or shorter notes (`~ T R H .`, `!..!`, `+..+`)
+  are blanked out; R: (hornpipe swing), P: (part order), I: and the tune's
+  own `%%` directives (`%%MIDI transpose`...) are commented out;
+- every note starts one tick late: onsets are moved back by that tick.
+
+`-NGRA` also forgets a grace note's accidental, which abc2midi otherwise
+carries to the rest of the bar, as the parser does: a known difference.
+
+"Written order" (no repeats) is got by blanking repeat signs and ending
+numbers, so abc2midi plays every bar once, first to last, as written; the
+edits keep every line in place and change no note, length or bar line.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import mido
+
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.events import Note
+
+_PREFIX = ["X:1", "%%MIDI chordattack 0", "%%propagate-accidentals octave"]
+_OPTIONS = ["-NGRA", "-NFER", "-NGUI"]
+_MESSAGE = re.compile(r"^(Error|Warning) in line-char (\d+)-(\d+) : (.*)$")
+_BAR = re.compile(
+    r"Track \d+ Bar (\d+) has (\S+) time units while the time signature has (\S+)( in repeat)?"
+)
+# Pieces of a music line; what each becomes is decided in _edit.
+_MUSIC = re.compile(
+    r"""(?P<keep>"[^"]*"?|%.*|\[[A-OQ-Za-z]:[^\]]*\]?)
+    |(?P<part>\[P:[^\]]*\]?)
+    |(?P<deco>![^!]*!|\+[^+]*\+|[~TRH.])
+    |(?P<bar>:*\[?\|+\]?:*|::+)(?P<number>\[?\d+(?:[,-]\d+)*)?
+    |(?P<ending>\[\d+(?:[,-]\d+)*)""",
+    re.X,
+)
+TICKS_PER_WHOLE = 1920  # abc2midi writes 480 ticks per quarter note
+
+
+@dataclass(frozen=True, slots=True)
+class RefNote:
+    """A sounding note: what the comparison looks at."""
+
+    onset: Fraction  # whole notes
+    duration: Fraction
+    pitch: int  # MIDI
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    severity: str  # 'error' or 'warning'
+    line: int  # in the text given, 1-based
+    col: int  # 0-based, as abc2midi counts
+    text: str
+
+
+@dataclass
+class Reference:
+    notes: list[RefNote] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    wrote_midi: bool = False
+
+    @property
+    def bar_warnings(self) -> list[Message]:
+        """Bar-length warnings of the first pass (not repeated ' in repeat')."""
+        return [m for m in self.messages if (b := _BAR.search(m.text)) and not b[4]]
+
+
+def run_abc2midi(text: str, *, written_order: bool = False, timeout: float = 30) -> Reference:
+    """Run the real abc2midi on one tune (the first, if several) and read its output."""
+    exe = shutil.which("abc2midi")
+    if exe is None:
+        raise AbcgenError("abc2midi not found: install it (Debian/Ubuntu: apt install abcmidi)")
+    source = "\n".join(_PREFIX) + "\n" + neutralise(text, written_order=written_order)
+    with tempfile.TemporaryDirectory(prefix="abcgen-abc2midi-") as tmp:
+        abc, mid = Path(tmp) / "tune.abc", Path(tmp) / "tune.mid"
+        abc.write_text(source, encoding="utf-8")
+        try:
+            run = subprocess.run(
+                [exe, str(abc), "-o", str(mid), *_OPTIONS],
+                capture_output=True, text=True, errors="replace", timeout=timeout, cwd=tmp,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise AbcgenError(f"abc2midi took longer than {timeout:g} s") from None
+        reference = Reference(messages=_messages(run.stdout, len(_PREFIX)))
+        if mid.exists():
+            reference.notes = _read_notes(mid)
+            reference.wrote_midi = True
+    return reference
+
+
+def neutralise(text: str, *, written_order: bool = False) -> str:
+    """The tune with abc2midi's playback habits blanked out (see the module doc)."""
+    lines = text.split("\n")
+    in_body = False
+    for i, line in enumerate(lines):
+        if re.match(r"[A-Za-z+]:", line):
+            if line[0] in "XRPI":
+                lines[i] = "%" + line
+            in_body = in_body or line[0] == "K"
+        elif line.startswith("%%"):
+            lines[i] = "% " + line[2:]  # the tune's own playback directives
+        elif in_body and not line.startswith("%"):
+            lines[i] = _MUSIC.sub(lambda m: _edit(m, written_order), line)
+    return "\n".join(lines)
+
+
+def _edit(m: re.Match[str], written_order: bool) -> str:
+    text = m.group()
+    if m["keep"] is not None:
+        return text
+    if m["part"] is not None or m["deco"] is not None:
+        return " " * len(text)
+    if not written_order:
+        return text
+    if m["ending"] is not None:
+        return " " * len(text)
+    bar = m["bar"].replace(":", "") or "|"
+    return bar.ljust(len(text))
+
+
+def _messages(stdout: str, shift: int) -> list[Message]:
+    found = []
+    for line in stdout.splitlines():
+        m = _MESSAGE.match(line.strip())
+        if m:
+            found.append(Message(m[1].lower(), int(m[2]) - shift, int(m[3]), m[4]))
+    return found
+
+
+def _read_notes(path: Path) -> list[RefNote]:
+    midi = mido.MidiFile(str(path))
+    per_whole = 4 * midi.ticks_per_beat
+    notes: list[RefNote] = []
+    for track in midi.tracks:
+        now, sounding = 0, {}
+        for msg in track:
+            now += msg.time
+            if msg.type not in ("note_on", "note_off") or msg.channel == 9:
+                continue
+            key = (msg.channel, msg.note)
+            if msg.type == "note_on" and msg.velocity > 0:
+                sounding.setdefault(key, []).append(now)
+            elif sounding.get(key):
+                start = sounding[key].pop(0)
+                onset = max(start - 1, 0)  # abc2midi starts every note one tick late
+                notes.append(RefNote(Fraction(onset, per_whole), Fraction(now - onset, per_whole),
+                                     msg.note))  # fmt: skip
+    return sorted(notes, key=lambda n: (n.onset, n.pitch))
+
+
+def comparable(notes: Iterable[Note]) -> list[RefNote]:
+    """Our notes as abc2midi sounds them: rests and grace notes dropped, ties merged."""
+    merged: list[RefNote] = []
+    open_ties: dict[int, int] = {}  # MIDI pitch -> index in merged of a note tied onwards
+    for note in notes:
+        if note.pitch is None or note.grace:
+            continue
+        pitch = note.pitch.midi
+        i = open_ties.pop(pitch, None)
+        if i is not None and merged[i].onset + merged[i].duration == note.onset:
+            merged[i] = RefNote(merged[i].onset, merged[i].duration + note.duration, pitch)
+        else:
+            i = len(merged)
+            merged.append(RefNote(note.onset, note.duration, pitch))
+        if note.tie:
+            open_ties[pitch] = i
+    return sorted(merged, key=lambda n: (n.onset, n.pitch))
+
+
+def first_difference(
+    ours: list[RefNote], reference: list[RefNote], tolerance: Fraction = Fraction(2, 1920)
+) -> str | None:
+    """None when both note lists agree (times within `tolerance`, for abc2midi's
+    rounding to ticks), else the first disagreement, starting with its kind:
+    'count', 'pitch', 'onset' or 'duration'."""
+    for a, b in zip(ours, reference, strict=False):
+        if abs(a.onset - b.onset) > tolerance:
+            return f"onset: ours {a.pitch} at {a.onset}, abc2midi {b.pitch} at {b.onset}"
+        if a.pitch != b.pitch:
+            return f"pitch at {a.onset}: ours {a.pitch}, abc2midi {b.pitch}"
+        if abs(a.duration - b.duration) > tolerance:
+            return f"duration of {a.pitch} at {a.onset}: ours {a.duration}, abc2midi {b.duration}"
+    if len(ours) != len(reference):
+        return f"count: ours {len(ours)} notes, abc2midi {len(reference)}"
+    return None
