@@ -1,0 +1,108 @@
+"""Step-time overhead of the constraint mask, as ratios measured in one run.
+
+    python bench/constraint_overhead.py [MODEL.onnx] [--tunes 40] [--seed 0] [--follow]
+
+Generates tunes one at a time (batch 1, the live and plugin case) and times,
+per step, the model call plus sampling (the step) and the mask's work
+(`allowed` before the draw, `advance` after it). The rules' mask cache starts
+cold, as in a fresh process; the first tunes warm it. Without a model
+argument it uses the shipped model, or (when that is missing and torch is
+installed) a randomly initialised model of the seed shape (3 x LSTM 256).
+An untrained model writes noise that no trained model would, so --follow
+(on by default for the random model) feeds real corpus tunes instead of the
+draws: the same work per step, on text like a trained model's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from abcgen.exported import DEFAULT_MODEL
+from abcgen.runtime.constraints import Constraint, Rules
+from abcgen.runtime.model import Model
+from abcgen.runtime.sampling import SamplingOptions, sample
+
+
+def random_seed_shape_model(folder: Path) -> Path:
+    """An untrained model of the seed shape, exported with abcgen's exporter."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tiny_models import exported
+
+    return exported(folder, embed=512, hidden=256, layers=3, scale=3.0)
+
+
+def corpus_tunes(count: int) -> list[str]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tiny_models import real_tunes
+
+    return list(real_tunes(count))
+
+
+def run(model: Model, tunes: int, seed: int, follow: list[str] | None, max_chars: int = 2000):
+    rules = Rules(model.info.vocab)
+    rng = np.random.default_rng(seed)
+    options = SamplingOptions()
+    bos = model.info.vocab[model.info.bos]
+    steps, masks, misses = [], [], 0
+    index = {ch: i for i, ch in enumerate(model.info.vocab)}
+    for n in range(tunes):
+        script = None if follow is None else [index[ch] for ch in follow[n % len(follow)]]
+        stepper = model.stepper(1)
+        stepper.tokens[0, 0] = model.info.bos
+        constraint = Constraint(rules, steer_at=max_chars - 200)
+        constraint.feed(bos)
+        for k in range(max_chars):
+            t0 = time.perf_counter()
+            logits = stepper.step()
+            t1 = time.perf_counter()
+            cached = len(rules._masks)
+            allowed = constraint.allowed()[None]
+            t2 = time.perf_counter()
+            token = int(sample(logits, rng, options, allowed)[0])
+            t3 = time.perf_counter()
+            if script is not None:
+                token = script[k] if k < len(script) else model.info.eos
+            constraint.advance(token)
+            t4 = time.perf_counter()
+            misses += len(rules._masks) > cached
+            steps.append((t1 - t0) + (t3 - t2))
+            masks.append((t2 - t1) + (t4 - t3))
+            if token == model.info.eos or constraint.lost:  # (a tune the rules refuse)
+                break
+            stepper.tokens[0, 0] = token
+    return steps, masks, misses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", nargs="?", type=Path)
+    parser.add_argument("--tunes", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--follow", action="store_true", help="feed corpus tunes, not draws")
+    args = parser.parse_args()
+    random_model = args.model is None and not DEFAULT_MODEL.is_file()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.model or (random_seed_shape_model(Path(tmp)) if random_model
+                              else DEFAULT_MODEL)
+        model = Model(path)
+    follow = corpus_tunes(args.tunes) if args.follow or random_model else None
+    steps, masks, misses = run(model, args.tunes, args.seed, follow)
+    step, mask = statistics.median(steps), statistics.median(masks)
+    what = "following corpus tunes" if follow else "sampling"
+    print(f"model: {path} ({len(steps)} steps, {args.tunes} tunes at batch 1, {what})")
+    print(f"median step (model + sampling): {step * 1e6:.1f} us")
+    print(f"median mask work (allowed + advance): {mask * 1e6:.1f} us")
+    print(f"median overhead: {mask / step:.1%} of a step")
+    print(f"mean overhead: {statistics.mean(masks) / statistics.mean(steps):.1%} of a step "
+          f"(cache misses: {misses / len(steps):.1%} of steps, cold cache at start)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""PNG plots of an evaluation: the model's histograms beside the corpus's, and
+the bar-length errors of each run. matplotlib is optional (the train extra):
+it is imported only here, and only when plots are asked for."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abcgen.runtime.atomic import write_atomic
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.evaluate import INTERVALS, LENGTH_LABELS
+
+_TITLES = {"pitch_class": "pitch class (semitones above the tonic)",
+           "interval": "melodic interval (semitones)", "note_length": "note length (whole notes)",
+           "range": "range of a tune (semitones)"}
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise AbcgenError("plots need matplotlib: pip install matplotlib "
+                          "(or leave out plots with --no-plots)") from None
+    return plt
+
+
+def _labels(name: str, size: int) -> list[str]:
+    if name == "interval":
+        return [str(i) for i in range(-INTERVALS, INTERVALS + 1)]
+    if name == "note_length":
+        return LENGTH_LABELS
+    return [str(i) for i in range(size)]
+
+
+def plot_histograms(hists: dict[str, dict[str, np.ndarray]], path: Path) -> None:
+    """One panel per statistic; per bin, one bar per source (corpus first), as shares."""
+    plt = _pyplot()
+    names = list(next(iter(hists.values())))
+    fig, axes = plt.subplots(len(names), 1, figsize=(11, 3.2 * len(names)))
+    width = 0.8 / len(hists)
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+        for k, (source, h) in enumerate(hists.items()):
+            counts = h[name]
+            share = counts / counts.sum() if counts.sum() else counts
+            ax.bar(np.arange(len(counts)) + (k - (len(hists) - 1) / 2) * width, share, width,
+                   label=source)
+        labels = _labels(name, len(next(iter(hists.values()))[name]))
+        ax.set_xticks(np.arange(len(labels)), labels, fontsize=7)
+        ax.set_title(_TITLES.get(name, name))
+        ax.set_ylabel("share")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_bar_errors(report: dict[str, Any], path: Path) -> None:
+    """Interior bars whose length differs from the meter's, by the difference (units of L:)."""
+    plt = _pyplot()
+    runs = report["runs"]
+    keys = sorted({k for r in runs for k in r["bar_errors"]}, key=lambda k: eval_fraction(k))
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / max(1, len(runs))
+    for i, run in enumerate(runs):
+        counts = [run["bar_errors"].get(k, 0) for k in keys]
+        ax.bar(np.arange(len(keys)) + (i - (len(runs) - 1) / 2) * width, counts, width,
+               label=f"{run['name']} (valid {run['valid']:.0%})")
+    ax.set_xticks(np.arange(len(keys)), keys)
+    ax.set_xlabel("bar length minus the meter's, in unit lengths (L:)")
+    ax.set_ylabel("interior bars")
+    ax.set_title("interior bars off the meter's length (pickup pairs around a part's end "
+                 "included)" if keys else "every interior bar has the meter's length")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def eval_fraction(text: str) -> float:
+    num, _, den = text.partition("/")
+    return int(num) / int(den or 1)
+
+
+def _save(fig, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=90)
+    fig.clf()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())

@@ -1,0 +1,375 @@
+"""How good a model is: bits/char on the test split and what its tunes look like.
+
+Everything is computed from the .onnx file with onnxruntime (no torch), so any
+exported model can be compared with any other on the same numbers:
+
+- bits/char on the test split (DESIGN.md's metric);
+- for N tunes per temperature, generated with and without the constraint mask
+  (same seeds): valid rate by our parser and by abc2midi, how often the two
+  agree, share of interior bars of exact length, share of AABB-like tunes (two
+  or more repeated sections), share ending with a final bar line, lengths, and
+  originality: the longest run of consecutive bars copied from a training tune
+  (bars compared as text under the same L: and K:);
+- pitch-class (relative to the tonic), interval, note-length and range
+  histograms of the tunes against the training corpus, with their overlapping
+  area and KL divergence, so two models can be ranked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import random
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abcgen.runtime.constraints import BatchConstraint
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.events import Bar, Note, Tune
+from abcgen.runtime.generator import generate
+from abcgen.runtime.model import Model
+from abcgen.runtime.parser import parse
+from abcgen.runtime.sampling import SamplingOptions
+from abcgen.runtime.tune import normalise, split_of, split_tunebook
+
+DEFAULT_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "essenFolksong", "miscFolk")
+SPLITS = ("train", "valid", "test")
+COPY_RUN = 4  # bars: a tune with this many consecutive bars of one training tune copies it
+FINAL = {"|]", "||", ":|", "::"}
+_STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+# Note-length bins (whole notes); anything else counts as 'other'.
+LENGTH_BINS = [Fraction(1, d) * n for n, d in ((1, 32), (1, 16), (3, 32), (1, 8), (3, 16),
+                                                (1, 4), (3, 8), (1, 2), (3, 4), (1, 1))]
+LENGTH_LABELS = [str(x) for x in LENGTH_BINS] + ["other"]
+INTERVALS = 12  # histogram of melodic steps from -12 to +12 semitones (clipped)
+RANGE_MAX = 36  # semitones; wider ranges share the last bin
+_BAR_SPLIT = re.compile(r":*\[?\|[|\]]*:*\d*|::+|\[\d")
+
+
+# ---------------------------------------------------------------- data
+
+
+def read_split(path: Path) -> list[str]:
+    """Tunes of a split file as `abcgen-train corpus` writes it (apart by a blank line)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise AbcgenError(f"cannot read {path}: {err.strerror or err}") from None
+    return [t for t in text.split("\n\n") if t.strip()]
+
+
+def load_splits(data: Path | None = None) -> dict[str, list[str]]:
+    """train/valid/test tunes from DIR/{train,valid,test}.txt, or built from the default
+    corpus (music21's folk collections) by the rule of DESIGN.md."""
+    if data is not None:
+        missing = [n for n in ("train", "test") if not (Path(data) / f"{n}.txt").is_file()]
+        if missing:
+            raise AbcgenError(f"{data} lacks {', '.join(m + '.txt' for m in missing)}; "
+                              "write them with `abcgen-train corpus --out DIR`")
+        return {n: read_split(Path(data) / f"{n}.txt") if (Path(data) / f"{n}.txt").is_file()
+                else [] for n in SPLITS}
+    return _default_splits()
+
+
+def _default_splits() -> dict[str, list[str]]:
+    spec = importlib.util.find_spec("music21")
+    if spec is None or not spec.submodule_search_locations:
+        raise AbcgenError("the default corpus comes with music21, which is not installed; "
+                          "pass --data DIR (from `abcgen-train corpus --out DIR`)")
+    root = Path(next(iter(spec.submodule_search_locations))) / "corpus"
+    splits: dict[str, list[str]] = {n: [] for n in SPLITS}
+    seen: set[str] = set()
+    for name in DEFAULT_COLLECTIONS:
+        for path in sorted((root / name).rglob("*.abc")):
+            data = path.read_bytes()
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+            for raw in split_tunebook(text):
+                tune = normalise(raw).text
+                key = None if tune is None else "".join(tune.split())
+                if key is not None and key not in seen:
+                    seen.add(key)
+                    splits[split_of(tune)].append(tune)
+    return splits
+
+
+def corpus_sha256(splits: dict[str, list[str]]) -> str:
+    """The digest the trainer records for its data, to check the model saw these splits."""
+    digest = hashlib.sha256()
+    for name in SPLITS:
+        tunes = splits.get(name, [])
+        digest.update(("".join(t + "\n\n" for t in tunes)[:-1] if tunes else "").encode())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- bits per character
+
+
+def bits_per_char(model: Model, texts: Sequence[str], batch: int = 32) -> float:
+    """DESIGN.md's metric: each tune from a zero state, BOS+text -> text+EOS."""
+    if not texts:
+        raise AbcgenError("no tunes to score")
+    info = model.info
+    bits, count = 0.0, 0
+    ordered = sorted(texts, key=len)  # similar lengths together: little padding
+    for start in range(0, len(ordered), batch):
+        ids = [model.encode(t) for t in ordered[start:start + batch]]
+        width = max(map(len, ids)) + 1
+        inputs = np.full((len(ids), width), info.eos, np.int64)
+        targets = np.full((len(ids), width), -1, np.int64)
+        for row, seq in enumerate(ids):
+            inputs[row, 0], inputs[row, 1:len(seq) + 1] = info.bos, seq
+            targets[row, :len(seq)], targets[row, len(seq)] = seq, info.eos
+        logits = model.run(inputs, *model.zero_state(len(ids)))[0].astype(np.float64)
+        logits -= logits.max(axis=-1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+        scored = targets >= 0
+        picked = np.take_along_axis(logp, np.where(scored, targets, 0)[..., None], -1)[..., 0]
+        bits -= picked[scored].sum() / np.log(2)
+        count += int(scored.sum())
+    return bits / count
+
+
+# ---------------------------------------------------------------- one tune
+
+
+@dataclass
+class TuneFacts:
+    """What the report counts about one generated tune."""
+
+    text: str
+    ended: bool  # the model wrote EOS (not cut at the length limit)
+    valid: bool  # no error from our parser
+    errors: list[str]
+    abc2midi_valid: bool | None  # None: not checked
+    bars: int  # bars with notes
+    interior: int  # interior bars (not the first or last) in a metered tune
+    exact: int  # of those, bars of exactly the meter's length
+    bar_errors: Counter[str]  # interior bar length minus the meter's, in unit lengths
+    repeats: int  # repeated sections (`:|` and `::`)
+    final_bar: bool
+    copied: int  # longest run of consecutive bars found in one training tune
+
+
+def bar_lengths(tune: Tune) -> list[Fraction]:
+    """Lengths of the bars that hold notes, in written order (whole notes)."""
+    out, start, notes = [], Fraction(0), False
+    for e in tune.events:
+        if isinstance(e, Note) and not e.grace:
+            notes = True
+        elif isinstance(e, Bar):
+            if notes:
+                out.append(e.onset - start)
+            start, notes = e.onset, False
+    if notes:
+        last = max((n.onset + n.duration for n in tune.notes if not n.grace), default=start)
+        out.append(last - start)
+    return out
+
+
+def bar_texts(text: str) -> tuple[str, list[str]]:
+    """(L: and K: of the tune, its bars as text without spaces): the unit of copying."""
+    head, _, body = text.partition("\nK:")
+    key, _, body = body.partition("\n")
+    unit = next((line for line in head.split("\n") if line.startswith("L:")), "")
+    bars = ["".join(b.split()) for b in _BAR_SPLIT.split(body)]
+    return f"{unit} K:{key}", [b for b in bars if b]
+
+
+class CopyIndex:
+    """Where each bar of the training tunes occurs, to find runs copied from one tune."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        self._where: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for i, text in enumerate(texts):
+            head, bars = bar_texts(text)
+            for j, bar in enumerate(bars):
+                self._where.setdefault((head, bar), []).append((i, j))
+
+    def longest_run(self, text: str) -> int:
+        head, bars = bar_texts(text)
+        best, runs = 0, {}
+        for bar in bars:
+            where = self._where.get((head, bar), ())
+            runs = {(t, j): runs.get((t, j - 1), 0) + 1 for t, j in where}
+            best = max(best, *runs.values(), 0)
+        return best
+
+
+def tune_facts(text: str, ended: bool, copies: CopyIndex | None, abc2midi: bool) -> TuneFacts:
+    tune = parse(text)
+    errors = [str(d) for d in tune.diagnostics if d.severity == "error"]
+    lengths = bar_lengths(tune)
+    interior = lengths[1:-1] if tune.meter is not None else []
+    need = tune.meter.bar_length if tune.meter is not None else None
+    kinds = [e.kind for e in tune.events if isinstance(e, Bar)]
+    return TuneFacts(
+        text=text,
+        ended=ended,
+        valid=tune.valid,
+        errors=errors,
+        abc2midi_valid=_abc2midi_valid(text) if abc2midi else None,
+        bars=len(lengths),
+        interior=len(interior),
+        exact=sum(x == need for x in interior),
+        bar_errors=Counter(str((x - need) / tune.unit) for x in interior if x != need),
+        repeats=sum(k in (":|", "::") for k in kinds),
+        final_bar=bool(kinds) and kinds[-1] in FINAL and _ends_with_bar(tune),
+        copied=copies.longest_run(text) if copies is not None else 0,
+    )
+
+
+def _ends_with_bar(tune: Tune) -> bool:
+    return bool(tune.events) and isinstance(tune.events[-1], Bar)
+
+
+def _abc2midi_valid(text: str) -> bool:
+    from abcgen.runtime.abc2midi import run_abc2midi
+
+    ref = run_abc2midi(text)
+    return not ref.bar_warnings and not any(m.severity == "error" for m in ref.messages)
+
+
+# ---------------------------------------------------------------- musical statistics
+
+
+def histograms(tunes: Iterable[Tune]) -> dict[str, np.ndarray]:
+    """Counts of pitch classes (from the tonic), intervals, note lengths and ranges."""
+    pcs = np.zeros(12)
+    steps = np.zeros(2 * INTERVALS + 1)
+    lengths = np.zeros(len(LENGTH_BINS) + 1)
+    ranges = np.zeros(RANGE_MAX + 1)
+    index = {x: i for i, x in enumerate(LENGTH_BINS)}
+    for tune in tunes:
+        tonic = _tonic(tune)
+        melody = [n for n in tune.notes if not n.grace and n.chord_index == 0]
+        pitches = [n.pitch.midi for n in melody if n.pitch is not None]
+        for p in pitches:
+            pcs[(p - tonic) % 12] += 1
+        for a, b in itertools.pairwise(pitches):
+            steps[max(-INTERVALS, min(INTERVALS, b - a)) + INTERVALS] += 1
+        for n in melody:
+            lengths[index.get(n.duration, len(LENGTH_BINS))] += 1
+        if pitches:
+            ranges[min(RANGE_MAX, max(pitches) - min(pitches))] += 1
+    return {"pitch_class": pcs, "interval": steps, "note_length": lengths, "range": ranges}
+
+
+def _tonic(tune: Tune) -> int:
+    if tune.key is None:
+        return 0
+    tonic = tune.key.tonic
+    return (_STEPS[tonic[0]] + {"#": 1, "b": -1}.get(tonic[1:], 0)) % 12
+
+
+def distance(p: np.ndarray, q: np.ndarray) -> dict[str, float]:
+    """Overlapping area (1 = same shape) and KL(p || q) in bits, q smoothed."""
+    p = p / p.sum() if p.sum() else p
+    q = q / q.sum() if q.sum() else q
+    qs = (q + 1e-4) / (1 + 1e-4 * len(q))
+    nz = p > 0
+    return {"overlap": float(np.minimum(p, q).sum()),
+            "kl_bits": float((p[nz] * np.log2(p[nz] / qs[nz])).sum())}
+
+
+# ---------------------------------------------------------------- the whole report
+
+
+def summarise(facts: Sequence[TuneFacts]) -> dict[str, Any]:
+    """Rates and distributions over a set of tunes."""
+    n = len(facts) or 1
+    checked = [f for f in facts if f.abc2midi_valid is not None]
+    interior = sum(f.interior for f in facts)
+    chars = np.array([len(f.text) for f in facts] or [0])
+    bars = np.array([f.bars for f in facts] or [0])
+    errors: Counter[str] = Counter()
+    for f in facts:
+        errors.update(f.bar_errors)
+    return {
+        "tunes": len(facts),
+        "ended": sum(f.ended for f in facts) / n,
+        "valid": sum(f.valid for f in facts) / n,
+        "abc2midi_valid": sum(f.abc2midi_valid for f in checked) / len(checked) if checked
+        else None,
+        "abc2midi_agrees": sum(f.abc2midi_valid == f.valid for f in checked) / len(checked)
+        if checked else None,
+        "exact_interior_bars": sum(f.exact for f in facts) / interior if interior else None,
+        "aabb": sum(f.repeats >= 2 for f in facts) / n,
+        "final_bar": sum(f.final_bar for f in facts) / n,
+        "chars": _spread(chars),
+        "bars": _spread(bars),
+        "copied_4_bars": sum(f.copied >= COPY_RUN for f in facts) / n,
+        "longest_copy": _spread(np.array([f.copied for f in facts] or [0])),
+        "bar_errors": dict(sorted(errors.items(), key=lambda kv: Fraction(kv[0]))),
+        "first_errors": Counter(e.split(": ", 2)[-1][:60] for f in facts for e in f.errors[:1])
+        .most_common(5),
+    }
+
+
+def _spread(x: np.ndarray) -> dict[str, float]:
+    return {"mean": float(x.mean()), "median": float(np.median(x)),
+            "p10": float(np.percentile(x, 10)), "p90": float(np.percentile(x, 90))}
+
+
+def sample_tunes(model: Model, *, num: int, temperature: float, seed: int, constrained: bool,
+                 max_chars: int) -> tuple[list[tuple[str, bool]], int]:
+    """(text, ended) of `num` tunes from BOS, and how often the mask fell back."""
+    mask = (BatchConstraint(model.info.vocab, num, max_chars=max_chars) if constrained
+            else None)
+    tunes = generate(model, num=num, sampling=SamplingOptions(temperature=temperature),
+                     seed=seed, max_chars=max_chars, mask=mask)
+    return [(t.text, t.ended) for t in tunes], mask.fallbacks if mask is not None else 0
+
+
+def evaluate(
+    model_path: Path,
+    splits: dict[str, list[str]],
+    *,
+    num: int = 100,
+    temperatures: Sequence[float] = (1.0,),
+    seed: int = 0,
+    max_chars: int = 2000,
+    abc2midi: bool = True,
+    corpus_sample: int = 1000,
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """The JSON report and the histograms behind its distances (for the plots)."""
+    model = Model(model_path)
+    recorded = model.info.corpus.get("sha256")
+    report: dict[str, Any] = {
+        "model": str(model_path),
+        "model_metrics": model.info.metrics,
+        "corpus_matches_model": recorded == corpus_sha256(splits) if recorded else None,
+        "test_tunes": len(splits["test"]),
+        "test_bpc": bits_per_char(model, splits["test"]) if splits["test"] else None,
+        "settings": {"num": num, "temperatures": list(temperatures), "seed": seed,
+                     "max_chars": max_chars, "abc2midi": abc2midi},
+        "runs": [],
+    }
+    train = splits["train"]
+    copies = CopyIndex(train)
+    rng = random.Random(seed)
+    sample = rng.sample(train, min(corpus_sample, len(train)))
+    hists = {"corpus": histograms(parse(t) for t in sample)}
+    for temperature in temperatures:
+        for constrained in (True, False):
+            texts, fallbacks = sample_tunes(model, num=num, temperature=temperature, seed=seed,
+                                            constrained=constrained, max_chars=max_chars)
+            facts = [tune_facts(t, ended, copies, abc2midi) for t, ended in texts]
+            name = f"T{temperature:g} {'mask' if constrained else 'free'}"
+            hists[name] = histograms(parse(f.text) for f in facts)
+            run = {"name": name, "temperature": temperature, "constrained": constrained,
+                   "fallbacks": fallbacks, **summarise(facts),
+                   "distance": {k: distance(v, hists["corpus"][k]) for k, v in hists[name].items()},
+                   "examples": [f.text for f in facts[:3]]}
+            report["runs"].append(run)
+    return report, hists

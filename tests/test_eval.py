@@ -1,0 +1,119 @@
+"""`abcgen eval` and the metrics behind it, on a small exported model and real tunes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tiny_models import exported, real_tunes
+
+from abcgen.runtime.evaluate import (
+    CopyIndex,
+    bar_lengths,
+    bar_texts,
+    bits_per_char,
+    distance,
+    histograms,
+    tune_facts,
+)
+from abcgen.runtime.model import Model
+from abcgen.runtime.parser import parse
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return exported(tmp_path_factory.mktemp("emodel"), layers=1, hidden=48, scale=3.0)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A split folder as `abcgen-train corpus` writes it (tunes apart by a blank line)."""
+    folder = tmp_path_factory.mktemp("data")
+    tunes = real_tunes(40)
+    (folder / "train.txt").write_text("\n\n".join(tunes[:30]), encoding="utf-8")
+    (folder / "test.txt").write_text("\n\n".join(tunes[30:]), encoding="utf-8")
+    return folder
+
+
+def test_bits_per_char_agrees_with_the_exporters_scoring(model_path):
+    from abcgen.trainer.export import bits_per_char as trainer_bpc
+
+    model, texts = Model(model_path), list(real_tunes(12))
+    assert bits_per_char(model, texts, batch=5) == pytest.approx(trainer_bpc(model, texts), 1e-6)
+    # a batch of one pads nothing: the same number again
+    assert bits_per_char(model, texts, batch=1) == pytest.approx(bits_per_char(model, texts))
+
+
+def test_copied_bars_are_found_and_only_with_the_same_header():
+    source = real_tunes(40)[3]
+    head, bars = bar_texts(source)
+    assert len(bars) >= 6
+    index = CopyIndex([source, *real_tunes(40)[10:20]])
+    header = source[: source.index("\nK:")] + "\nK:" + head.split("K:")[1] + "\n"
+    stolen = header + "|".join(["z8", *bars[1:6], "z8"]) + "|]"
+    assert index.longest_run(stolen) >= 5
+    transposed = stolen.replace("\nK:", "\nK:X", 1)  # another key: other notes, no copy
+    assert index.longest_run(transposed) == 0
+    assert index.longest_run(real_tunes(40)[30]) < 4
+
+
+def test_tune_facts_count_structure():
+    text = "M:2/4\nL:1/8\nK:G\n|:A|BcdB|AGFA|1G3A:|2G3||\nd|edcB|d2c2:|"
+    facts = tune_facts(text, ended=True, copies=None, abc2midi=False)
+    assert facts.valid and facts.repeats == 2 and facts.final_bar
+    lengths = bar_lengths(parse(text))
+    assert len(lengths) == facts.bars == 8
+    # interior bars: all but the pickup and the last; the short ones are G3 and d (pickups)
+    assert facts.interior == 6 and facts.exact == sum(x == lengths[1] for x in lengths[1:-1])
+
+
+def test_histogram_distances():
+    tunes = [parse(t) for t in real_tunes(10)]
+    h = histograms(tunes)
+    assert h["pitch_class"].sum() == sum(
+        1 for t in tunes for n in t.notes if n.pitch and not n.grace and n.chord_index == 0)
+    same = distance(h["interval"], h["interval"])
+    assert same["overlap"] == pytest.approx(1) and same["kl_bits"] < 1e-3
+    apart = distance(np.array([1.0, 0, 0]), np.array([0, 0, 1.0]))
+    assert apart["overlap"] == 0 and apart["kl_bits"] > 5
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    code = "from abcgen.runtime.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, "eval", *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_eval_writes_report_plots_and_table(model_path, data, tmp_path):
+    out = tmp_path / "eval"
+    run = run_cli(str(model_path), "--data", str(data), "--num", "12", "--max-chars", "300",
+                  "--temperatures", "0.8,1.0", "--out", str(out), "--no-abc2midi")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["test_tunes"] == 10 and 2 < report["test_bpc"] < 10
+    names = [r["name"] for r in report["runs"]]
+    assert names == ["T0.8 mask", "T0.8 free", "T1 mask", "T1 free"]
+    for r in report["runs"]:
+        assert r["tunes"] == 12 and 0 <= r["aabb"] <= 1 and r["chars"]["median"] > 0
+        assert set(r["distance"]) == {"pitch_class", "interval", "note_length", "range"}
+    constrained = [r for r in report["runs"] if r["constrained"]]
+    assert all(r["valid"] == 1 and r["ended"] == 1 and r["final_bar"] == 1 for r in constrained)
+    for png in ("histograms.png", "bar_errors.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "T1 mask" in run.stdout and "T0.8 free" in run.stdout and "bits/char" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.onnx"], "model file not found"),
+        (["MODEL", "--temperatures", "hot"], "--temperatures"),
+        (["MODEL", "--data", "/nonexistent"], "lacks train.txt"),
+    ],
+)
+def test_eval_fails_clearly(model_path, args, message):
+    run = run_cli(*[str(model_path) if a == "MODEL" else a for a in args])
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
