@@ -1,0 +1,416 @@
+"""abcgen-live: tune after tune, played to a MIDI port in time.
+
+Two processes, so that the model never holds up a note (a busy Python thread
+beside the sender costs milliseconds of jitter through the GIL): the composer,
+a child process, writes tunes, renders each one as it is written
+(`Performance`) and sends timed messages down a pipe, staying a couple of
+seconds ahead of the music; this process only schedules and sends them
+(`Scheduler`), reads the control and clock inputs, and handles signals. The
+two share the position played, the tempo, the temperature, and an epoch that
+"next tune" advances so that both drop what was queued.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for
+from pathlib import Path
+from typing import Any
+
+from abcgen.runtime import ports
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.performance import WHOLE, Item, Performance, Style
+from abcgen.runtime.playback import (
+    CLOCK,
+    CONTINUE,
+    START,
+    STOP,
+    ClockFollower,
+    Player,
+    Recorder,
+    Scheduler,
+    Timeline,
+    realtime_priority,
+    whole_note_seconds,
+)
+
+CLIENT = "abcgen-live"
+TEMPERATURE_RANGE = (0.1, 2.0)
+TEMPO_RANGE = (40.0, 240.0)  # quarter notes per minute, for the tempo controller
+# Controllers 20-23 are undefined in the MIDI spec, so no synth reacts to them.
+DEFAULT_CONTROLS = {"temperature": 20, "tempo": 21, "next": 22, "panic": 23}
+RANDOM_METERS = ("4/4", "6/8", "3/4", "2/4", "9/8", "2/2")
+RANDOM_KEYS = ("D", "G", "A", "Em", "Ador", "Bm", "C", "F", "Dmix", "Edor", "Am", "Gmix")
+LEAD = 0.02  # seconds from the arrival of the first bar to its first note
+NEXT_LEAD = 0.15  # seconds from "next tune" to the first note of the next
+LOOKAHEAD = 2.0  # seconds of music the composer keeps ready
+INPUT_POLL = 0.005  # seconds between reads of the control and clock inputs
+STALE_INPUT = 0.05  # an input message computed to be older than this is timed "now"
+
+
+@dataclass
+class LiveConfig:
+    style: Style = field(default_factory=Style)
+    model: Path | None = None
+    abc: Path | None = None  # play the tunes of this file (in turn, forever) instead
+    temperature: float = 1.0
+    free: bool = False  # sample without the constraint mask
+    max_chars: int = 2000  # longest tune body, in characters
+    seed: int | None = None
+    meter: str | None = None  # None: a random choice per tune
+    key: str | None = None
+    unit: str | None = None
+    gap: float = 2.0  # seconds of silence between tunes
+    tunes: int | None = None  # stop after this many; None: play on until stopped
+    port: str | None = None
+    virtual: str | None = None
+    api: str = "auto"
+    record: Path | None = None
+    abc_log: Path | None = None
+    clock: str = "off"  # 'master', 'follow' or 'off'
+    clock_in: str | None = None
+    control_in: str | None = None
+    controls: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONTROLS))
+    time_scale: float = 1.0
+    realtime: bool = True  # try realtime priority for the sender
+
+    def check(self) -> None:
+        lo, hi = TEMPERATURE_RANGE
+        if not lo <= self.temperature <= hi:
+            raise AbcgenError(f"temperature must be {lo}..{hi}, got {self.temperature}")
+        if self.api not in ("auto", *ports.APIS):
+            raise AbcgenError(f"--api must be auto, {', '.join(ports.APIS)}; got {self.api!r}")
+        if self.clock not in ("master", "follow", "off"):
+            raise AbcgenError(f"--clock must be master, follow or off; got {self.clock!r}")
+        if self.clock == "follow" and not self.clock_in:
+            raise AbcgenError("--clock follow needs --clock-in PORT")
+        if self.port and self.virtual:
+            raise AbcgenError("give --port or --virtual, not both")
+        if not 0 < self.time_scale <= 10:
+            raise AbcgenError(f"time scale must be in (0, 10], got {self.time_scale}")
+        if self.gap < 0:
+            raise AbcgenError(f"gap must be >= 0 seconds, got {self.gap}")
+        if self.max_chars < 1:
+            raise AbcgenError(f"max chars must be >= 1, got {self.max_chars}")
+        if self.tunes is not None and self.tunes < 1:
+            raise AbcgenError(f"tunes must be >= 1, got {self.tunes}")
+        if not 0.25 <= self.style.swing < 0.75:
+            raise AbcgenError(f"swing must be 0.25..0.75 (0.5 is straight), got {self.style.swing}")
+        for name, number in self.controls.items():
+            if name not in DEFAULT_CONTROLS or not 0 <= number <= 127:
+                raise AbcgenError(f"control {name}={number}: names are "
+                                  f"{', '.join(DEFAULT_CONTROLS)}, numbers 0..127")
+        if self.abc is not None and not self.abc.is_file():
+            raise AbcgenError(f"no such ABC file: {self.abc}")
+
+
+class Shared:
+    """What the two processes share; one writer each (the composer writes nothing)."""
+
+    def __init__(self, ctx: Any, config: LiveConfig) -> None:
+        bpm = config.style.bpm or 120.0
+        self.position = ctx.RawValue("d", 0.0)  # whole notes played so far
+        self.spw = ctx.RawValue("d", whole_note_seconds(bpm) * config.time_scale)
+        self.temperature = ctx.RawValue("d", config.temperature)
+        self.epoch = ctx.RawValue("i", 0)
+        self.stopping = ctx.RawValue("b", 0)  # the sender is on its way out
+
+
+# ------------------------------------------------------------------ composer
+
+
+def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[str]]]:
+    """(prime, the rest of the text as it is written) for each tune, forever."""
+    if config.abc is not None:
+        from abcgen.runtime.tune import split_tunebook
+
+        texts = split_tunebook(config.abc.read_text(encoding="utf-8", errors="replace"))
+        if not texts:
+            raise AbcgenError(f"{config.abc} holds no tune (no K: line)")
+        while True:
+            for text in texts:  # line by line, so that the first bars go out first
+                yield "", iter(text.splitlines(keepends=True))
+    from abcgen.exported import DEFAULT_MODEL
+    from abcgen.runtime.constraints import BatchConstraint
+    from abcgen.runtime.generator import Generator
+    from abcgen.runtime.model import Model
+    from abcgen.runtime.prime import prime_text
+    from abcgen.runtime.sampling import SamplingOptions
+
+    path = config.model or DEFAULT_MODEL
+    if config.model is None and not path.is_file():
+        raise AbcgenError(f"the shipped model is missing ({path}); pass --model FILE.onnx, "
+                          "or --abc FILE to play written tunes")
+    model = Model(path)
+    rng = random.Random(config.seed)
+    while True:
+        meter = config.meter or rng.choice(RANDOM_METERS)
+        key = config.key or rng.choice(RANDOM_KEYS)
+        prime = prime_text(meter, key, config.unit)
+        mask = None if config.free else BatchConstraint(model.info.vocab, 1,
+                                                        max_chars=config.max_chars)
+        generator = Generator(model, mask=mask, seed=rng.randrange(2**32),
+                              max_chars=config.max_chars,
+                              sampling=SamplingOptions(temperature=shared.temperature.value))
+        generator.append(prime)
+
+        def written(generator: Generator = generator) -> Iterator[str]:
+            while not generator.is_done():
+                if shared.temperature.value != generator.sampling.temperature:
+                    generator.sampling = SamplingOptions(temperature=shared.temperature.value)
+                generator.generate_next()
+                yield generator.new_chars()[0]
+
+        yield prime, written()
+
+
+def _keep_ahead(horizon: float, shared: Shared, epoch: int) -> bool:
+    """Wait while the music is more than LOOKAHEAD ahead; False when told to drop it."""
+    parent = os.getppid()
+    while (horizon - shared.position.value) * shared.spw.value > LOOKAHEAD:
+        if shared.stopping.value or shared.epoch.value != epoch or os.getppid() != parent:
+            return False
+        time.sleep(0.02)
+    return not shared.stopping.value and shared.epoch.value == epoch
+
+
+def _log_tune(path: Path | None, index: int, text: str, complete: bool) -> None:
+    if path is None:
+        return
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    body = text.replace("\x03", "").rstrip("\n")
+    if not body.lstrip().startswith("X:"):
+        body = f"X:{index + 1}\nT:abcgen-live {stamp}\n{body}"
+    note = "" if complete else "% interrupted here\n"
+    entry = f"{body}\n{note}\n".encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, entry)  # one append: earlier tunes are never touched
+    finally:
+        os.close(fd)
+
+
+def _shift(items: list[Item], by: float) -> list[Item]:
+    return [(pos + by, data) for pos, data in items]
+
+
+def compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
+    """The composer process: tunes -> timed messages down `conn`, a little ahead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle
+    try:
+        tunes = _tunes(config, shared)
+        first = next(tunes)
+    except AbcgenError as err:
+        conn.send(("error", str(err)))
+        return
+    conn.send(("ready",))
+    position, index, epoch = 0.0, 0, shared.epoch.value
+    try:
+        while not shared.stopping.value and (config.tunes is None or index < config.tunes):
+            if shared.epoch.value != epoch:  # "next tune": start right away
+                epoch = shared.epoch.value
+                position = shared.position.value + NEXT_LEAD / shared.spw.value
+            prime, rest = first if index == 0 else next(tunes)
+            performance = Performance(config.style, tune_seed=index)
+            marker: list[Item] = [(position, f"tune {index + 1}")]  # goes with the first notes
+            text, bpm, complete = [], config.style.bpm or 120.0, True
+            for chunk in itertools.chain([prime], rest):
+                text.append(chunk)
+                items = performance.feed(chunk)
+                if items:
+                    bpm = next((d for _, d in items if isinstance(d, float)), bpm)
+                    conn.send(("items", epoch, [*marker, *_shift(items, position)]))
+                    marker = []
+                    if not _keep_ahead(position + performance.done / WHOLE, shared, epoch):
+                        complete = False
+                        break
+            if complete:
+                items = performance.close()
+                conn.send(("items", epoch, [*marker, *_shift(items, position)]))
+                position += performance.length + config.gap / whole_note_seconds(bpm)
+            _log_tune(config.abc_log, index, "".join(text), complete)
+            index += 1
+        conn.send(("end", epoch, position))
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the sender has gone: nothing left to play to
+
+
+# ------------------------------------------------------------------ sender
+
+
+class Signals:
+    """SIGINT and SIGTERM only set a flag (and wake the sender through a pipe);
+    the way out, with every note released, is the sender's own."""
+
+    def __init__(self) -> None:
+        self.caught = False
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        self._previous = {sig: signal.signal(sig, self._catch)
+                          for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._previous_fd = signal.set_wakeup_fd(self.wake_w)
+
+    def _catch(self, *_: object) -> None:
+        self.caught = True
+
+    def restore(self) -> None:
+        signal.set_wakeup_fd(self._previous_fd)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+
+
+class Session:
+    """The sending side: one scheduler, fed by the composer and the inputs."""
+
+    def __init__(self, config: LiveConfig, conn: Connection, shared: Shared,
+                 log: Callable[[str], None], signals: Signals) -> None:
+        self.config, self.conn, self.shared, self.log = config, conn, shared, log
+        self.signals = signals
+        self.ended = False
+        self.ready_at: float | None = None  # when the composer had its model loaded
+        output = ports.open_output(config.api, config.port, config.virtual, CLIENT)
+        self.api = output.api
+        log(f"playing to {output.name} ({output.api})")
+        names = dict.fromkeys(n for n in (config.clock_in, config.control_in) if n)
+        self.inputs = [ports.open_input(config.api, name, f"{CLIENT}-in") for name in names]
+        self.input_times: list[float | None] = [None] * len(self.inputs)
+        recorder = Recorder(config.record) if config.record else None
+        self.player = Player(self._connect, recorder=recorder, on_change=log)
+        self.player.port = output
+        self.timeline = Timeline(config.style.bpm or 120.0, config.time_scale)
+        self.follower = ClockFollower(self.timeline, self.player.silence) \
+            if config.clock == "follow" else None
+        self.scheduler = Scheduler(
+            self.player, self.timeline, now=time.monotonic, wait=self.wait,
+            clock_master=config.clock == "master",
+            follow_tempo=config.style.bpm is None and self.follower is None,
+            on_marker=self.on_marker)
+
+    def _connect(self) -> ports.Output:
+        return ports.Output(self.api, CLIENT, self.config.port, self.config.virtual)
+
+    def wait(self, timeout: float) -> None:
+        if self.inputs:
+            timeout = min(timeout, INPUT_POLL)
+        wake = self.signals.wake_r
+        ready = wait_for([wake] if self.ended else [self.conn, wake], max(timeout, 0.0))
+        if wake in ready:
+            os.read(wake, 512)
+        while not self.ended and self.conn.poll():
+            try:
+                self.receive(self.conn.recv())
+            except EOFError:  # without "end": it died; play out what is queued
+                self.ended = True
+                self.log("the composer stopped unexpectedly")
+        now = time.monotonic()
+        for i, port in enumerate(self.inputs):
+            for data, delta in port.pending():
+                self.on_input(data, self._arrival(i, delta, now))
+        self.shared.position.value = self.timeline.position(now)
+        self.shared.spw.value = self.timeline.spw
+
+    def _arrival(self, i: int, delta: float, now: float) -> float:
+        """When a message arrived: the API's time since the previous one (exact even
+        when read late), resynchronised to now when that chain is lost or stale."""
+        last = self.input_times[i]
+        t = now if last is None or last + delta < now - STALE_INPUT else min(last + delta, now)
+        self.input_times[i] = t
+        return t
+
+    def on_marker(self, text: str) -> None:
+        if self.ready_at is not None:  # the first tune: say how soon it started
+            text += f" (first note {(time.monotonic() - self.ready_at) * 1e3:.0f} ms after start)"
+            self.ready_at = None
+        self.log(f"playing {text}")
+
+    def receive(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "error":
+            raise AbcgenError(message[1])
+        if kind == "ready":
+            self.ready_at = time.monotonic()
+        if kind == "items" and message[1] == self.scheduler.epoch:
+            self.scheduler.add(message[2], message[1])
+            if not self.timeline.running and self.follower is None:
+                self.timeline.start(time.monotonic() + LEAD)
+        elif kind == "end":
+            self.ended = True
+
+    def on_input(self, data: bytes, t: float) -> None:
+        status = data[0]
+        if status in (CLOCK, START, CONTINUE, STOP):
+            if self.follower is not None:
+                self.follower.receive(status, t)
+            return
+        if status & 0xF0 != 0xB0 or len(data) < 3:
+            return
+        number, value = data[1], data[2]
+        controls = self.config.controls
+        if number == controls.get("temperature"):
+            lo, hi = TEMPERATURE_RANGE
+            self.shared.temperature.value = lo + (hi - lo) * value / 127
+            self.log(f"temperature {self.shared.temperature.value:.2f}")
+        elif number == controls.get("tempo") and self.follower is None:
+            lo, hi = TEMPO_RANGE
+            self.timeline.set_tempo(lo + (hi - lo) * value / 127, t)
+            self.scheduler.follow_tempo = False
+            self.log(f"tempo {self.timeline.bpm:.0f}")
+        elif number == controls.get("next") and value >= 64:
+            self.shared.epoch.value = self.scheduler.epoch + 1
+            self.scheduler.drop(self.scheduler.epoch + 1)
+            self.player.silence(t)
+            self.log("next tune")
+        elif number == controls.get("panic") and value >= 64:
+            self.player.silence(t)
+            self.log("panic")
+
+    def keep_going(self) -> bool:
+        return not self.signals.caught and not (self.ended and not self.scheduler.queue)
+
+    def close(self) -> None:
+        self.scheduler.finish()
+        for port in self.inputs:
+            port.close()
+        self.log(f"stopped: {self.player.sent} messages sent, the latest "
+                 f"{self.scheduler.late_max * 1e3:.1f} ms after its time")
+
+
+def run(config: LiveConfig, log: Callable[[str], None] = lambda _: None) -> None:
+    """Play until SIGINT/SIGTERM or the last of `config.tunes`, then leave no note sounding."""
+    config.check()
+    if config.seed is not None:
+        log(f"seed {config.seed}")  # a session worth keeping can be played again
+    signals = Signals()  # from here on a signal means: stop cleanly, exit 0
+    ctx = mp.get_context("spawn")
+    shared = Shared(ctx, config)
+    conn, child_end = ctx.Pipe(duplex=False)
+    composer = ctx.Process(target=compose, args=(config, child_end, shared),
+                           name="abcgen-composer", daemon=True)
+    composer.start()  # loads the model while the ports open
+    child_end.close()
+    session = None
+    try:
+        if config.realtime and not realtime_priority():
+            log("realtime priority not permitted; timing may suffer on a busy machine")
+        session = Session(config, conn, shared, log, signals)
+        session.scheduler.run(session.keep_going)
+    finally:
+        if session is not None:
+            session.close()
+        shared.stopping.value = 1
+        composer.join(5)
+        if composer.is_alive():
+            composer.terminate()
+            composer.join(5)
+        conn.close()
+        signals.restore()
