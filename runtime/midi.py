@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import mido
+
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.chordsymbol import parse_chord
 from abcgen.runtime.errors import AbcgenError

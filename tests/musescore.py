@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import mido
+
 from abcgen.runtime.events import Note
 
 MSCORE = shutil.which("mscore3") or shutil.which("mscore")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from test_musicxml import SAMPLE, corpus_tune
+
 from abcgen.runtime.abcwrite import format_abc, write_abc
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.events import Bar
 from abcgen.runtime.parser import parse
-from test_musicxml import SAMPLE, corpus_tune
 
 # What the model writes: canonical header, the whole body on one line.
 GENERATED = (

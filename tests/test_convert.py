@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import mido
 import pytest
+
 from abcgen.runtime.cli import main
 from abcgen.runtime.parser import parse
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.tune import NORMALISER_VERSION, normalise, split_of
 from abcgen.trainer.corpus import build_corpus, default_corpus_paths, write_splits

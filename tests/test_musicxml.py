@@ -12,6 +12,9 @@ from pathlib import Path
 import musescore
 import pytest
 import xmlschema
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from abcgen.runtime.convert import read_tunes
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.events import Bar, ChordSymbol, FieldChange
@@ -19,8 +22,6 @@ from abcgen.runtime.midi import write_midi
 from abcgen.runtime.musicxml import tune_to_musicxml, write_musicxml
 from abcgen.runtime.parser import parse
 from abcgen.runtime.repeats import expand
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 MUSIC21 = Path(importlib.util.find_spec("music21").origin).parent
 CORPUS = MUSIC21 / "corpus"

@@ -13,6 +13,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from tiny_models import exported, real_tunes
+from typer.testing import CliRunner
+
 from abcgen.runtime.cli import app
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.events import Note, Pitch
@@ -27,10 +32,6 @@ from abcgen.runtime.plugin_io import (
     tpc,
 )
 from abcgen.runtime.prime import prime_text
-from hypothesis import given
-from hypothesis import strategies as st
-from tiny_models import exported, real_tunes
-from typer.testing import CliRunner
 
 ABCGEN = Path(sys.executable).with_name("abcgen")
 PLUGIN_FILES = Path(__file__).resolve().parent.parent / "plugins" / "musescore"

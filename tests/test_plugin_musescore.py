@@ -18,13 +18,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from tiny_models import exported
+from typer.testing import CliRunner
+
 from abcgen.runtime.cli import app
 from abcgen.runtime.musicxml import write_musicxml
 from abcgen.runtime.parser import parse
 from abcgen.runtime.plugin_io import events_to_items, key_json
 from abcgen.runtime.plugin_requests import Request, continue_for_plugin
-from tiny_models import exported
-from typer.testing import CliRunner
 
 MSCORE = shutil.which("mscore3")
 pytestmark = pytest.mark.skipif(MSCORE is None, reason="needs MuseScore 3 (apt musescore3)")

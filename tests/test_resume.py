@@ -13,6 +13,7 @@ import time
 
 import pytest
 import torch
+
 from abcgen.trainer.corpus import build_corpus, default_corpus_paths
 from abcgen.trainer.train import config_for, train
 

@@ -15,6 +15,8 @@ import mido
 import pytest
 import torch
 import torch.nn.functional as F
+from typer.testing import CliRunner
+
 from abcgen.runtime.errors import AbcgenError
 from abcgen.trainer.checkpoint import load_trained
 from abcgen.trainer.cli import app
@@ -24,7 +26,6 @@ from abcgen.trainer.model import CharLSTM, ModelConfig
 from abcgen.trainer.train import _lr, config_for, resume_config, train
 from abcgen.trainer.transpose import transpose_tune
 from abcgen.trainer.vocab import Vocab
-from typer.testing import CliRunner
 
 SOURCE = default_corpus_paths()[0] / "0001-0050.abc"  # 50 real O'Neill's tunes
 

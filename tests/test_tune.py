@@ -9,6 +9,9 @@ from collections import Counter
 
 import mido
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from abcgen.runtime import tune
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.tune import (
@@ -21,8 +24,6 @@ from abcgen.runtime.tune import (
     split_tunebook,
 )
 from abcgen.trainer.corpus import default_corpus_paths
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 # What may stand in a canonical body line once inline K:/M:/L: fields are taken out.
 MUSIC_CHARS = set("ABCDEFGabcdefgzxZX^_=,'0123456789/|:[]{}()<>-~ ")

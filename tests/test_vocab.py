@@ -4,12 +4,13 @@ encode/decode are inverse on real tunes."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.tune import BOS, EOS, normalise, split_tunebook
 from abcgen.trainer.corpus import default_corpus_paths
 from abcgen.trainer.vocab import Vocab
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")

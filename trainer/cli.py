@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
 from abcgen.runtime.cli import run_app
 from abcgen.trainer.corpus import build_corpus, write_splits
 from abcgen.trainer.train import PRESETS, config_for, resume_config, train
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 app = typer.Typer(
     help="Train the abcgen LSTM on ABC folk tunes. `abcgen-train [PATHS]` = `abcgen-train fit`.",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
 from abcgen.runtime.errors import AbcgenError
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from abcgen.runtime.cli import run_app
 from abcgen.runtime.errors import AbcgenError
 
@@ -22,17 +23,18 @@ def export(
     valid: Annotated[
         Path | None,
         typer.Option(help="Tunes for the parity check and the bits/char of --quantize, one "
-                     "blank line apart (valid.txt of `abcgen-train corpus`) [default: the "
-                     "valid split of the default corpus]."),
+                     "blank line apart (valid.txt of `abcgen-train corpus`; default: the "
+                     "valid split of the default corpus)."),
     ] = None,
 ) -> None:
     """Export a checkpoint to ONNX, checked against torch before it is written."""
     from abcgen.trainer.export import export as run_export
 
     report = run_export(checkpoint, out, tunes=_valid_tunes(valid), quantize=quantize)
-    worst = max(report.parity.values())
-    typer.echo(f"parity with torch: max |logit diff| {worst:.2e} "
-               f"({', '.join(report.parity)})")
+    logits = {k: v for k, v in report.parity.items() if not k.endswith("/state")}
+    state = max(v for k, v in report.parity.items() if k.endswith("/state"))
+    typer.echo(f"parity with torch: max |logit diff| {max(logits.values()):.2e} over "
+               f"{', '.join(logits)}; final state {state:.2e}")
     if report.quantized:
         typer.echo(f"int8: {report.bytes / 1e6:.2f} MB (float {report.float_bytes / 1e6:.2f} MB); "
                    f"valid bits/char {report.int8_bpc:.4f} vs {report.float_bpc:.4f} "

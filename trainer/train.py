@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
 from abcgen.trainer import checkpoint
@@ -45,7 +47,6 @@ from abcgen.trainer.model import CharLSTM, ModelConfig
 from abcgen.trainer.plot import plot_curves
 from abcgen.trainer.transpose import transpose_tune
 from abcgen.trainer.vocab import Vocab
-from torch.nn.parallel import DistributedDataParallel
 
 if TYPE_CHECKING:
     from abcgen.trainer.corpus import Corpus

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.tune import BOS, EOS
 

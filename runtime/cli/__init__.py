@@ -18,6 +18,13 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _group() -> None:
+    # Keeps `abcgen NAME ...` a group even while only one subcommand is registered
+    # (typer would otherwise run that command as the whole program).
+    pass
+
+
 def run_app(typer_app: typer.Typer) -> Callable[[], None]:
     """Wrap a Typer app so expected errors leave with a message, not a traceback."""
 
@@ -42,7 +49,7 @@ def _register() -> None:
         importlib.import_module(f"abcgen.runtime.cli.{name}")
 
 
-SUBCOMMANDS: list[str] = []
+SUBCOMMANDS: list[str] = ["generate", "plugin", "check", "convert", "eval"]
 
 
 _register()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from abcgen.runtime.cli import app
 from abcgen.runtime.convert import convert_file
 

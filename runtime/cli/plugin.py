@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
 from abcgen.runtime.cli import app
 from abcgen.runtime.errors import AbcgenError
 

@@ -1,0 +1,134 @@
+"""`abcgen generate`: tunes from the shipped (or a given) model to stdout or files.
+
+Every `abcgen` call imports this module to register the command, so the heavy
+imports (numpy, onnxruntime, the writers) happen inside the command: they cost
+only when tunes are generated.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abcgen.exported import DEFAULT_MODEL
+from abcgen.runtime.cli import app
+from abcgen.runtime.errors import AbcgenError
+
+# One file per run holds all tunes for ABC (a tunebook); the others hold one tune,
+# so several tunes go to OUT-1.mid, OUT-2.mid, ...
+FORMATS = {".abc": "abc", ".mid": "midi", ".midi": "midi", ".musicxml": "musicxml",
+           ".xml": "musicxml"}  # fmt: skip
+
+
+@app.command()
+def generate(
+    model: Annotated[
+        Path, typer.Option(help="Exported .onnx model.", show_default="the shipped model")
+    ] = DEFAULT_MODEL,
+    meter: Annotated[str | None, typer.Option(help="M: of the tunes, e.g. 6/8, 4/4, C.")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="K: with mode, e.g. G, Em, Ador (needs --meter).")
+    ] = None,
+    unit: Annotated[
+        str | None, typer.Option(help="L: unit note length, e.g. 1/8 (default: from the meter).")
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        typer.Option(help="ABC music the tunes continue, or a fragment with its own M:/K:."),
+    ] = None,
+    num: Annotated[int, typer.Option(min=1, max=1024, help="How many tunes.")] = 1,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, help="Sampling temperature; 0 picks the likeliest.")
+    ] = 1.0,
+    top_k: Annotated[int, typer.Option(min=0, help="Sample among the k likeliest (0: all).")] = 0,
+    top_p: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Sample within this probability mass.")
+    ] = 1.0,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Random seed; the same seed and --num give the same tunes "
+                     "(default: a random one, written in each tune's title)."),
+    ] = None,
+    max_chars: Annotated[
+        int, typer.Option(min=1, help="Longest tune body, in characters.")
+    ] = 2000,
+    free: Annotated[
+        bool, typer.Option("--free", help="Sample without the constraint mask (tunes may "
+                           "then have wrong bar lengths or no end).")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="OUT.abc (all tunes), OUT.mid or OUT.musicxml "
+                     "(OUT-1, OUT-2, ... for several tunes); stdout when left out."),
+    ] = None,
+) -> None:
+    """Generate folk tunes in ABC notation."""
+    from abcgen.runtime.generator import generate as run_generator
+    from abcgen.runtime.model import Model
+    from abcgen.runtime.prime import prime_text
+    from abcgen.runtime.sampling import SamplingOptions
+
+    kind = _output_kind(out)
+    prime = prime_text(meter, key, unit, prefix)
+    sampling = SamplingOptions(temperature, top_k, top_p)
+    if model == DEFAULT_MODEL and not model.is_file():
+        raise AbcgenError(
+            f"the shipped model is missing ({model}); pass --model FILE.onnx "
+            "(abcgen-train, then abcgen-export, make one)"
+        )
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    loaded = Model(model)
+    mask = None
+    if not free:
+        from abcgen.runtime.constraints import BatchConstraint
+
+        mask = BatchConstraint(loaded.info.vocab, num, max_chars=max_chars)
+    tunes = run_generator(loaded, prime, num=num, sampling=sampling,
+                          max_chars=max_chars, seed=seed, mask=mask)
+    for i, tune in enumerate(tunes, 1):
+        if not tune.ended:
+            typer.echo(f"warning: tune {i} reached --max-chars {max_chars} before its end",
+                       err=True)
+    titles = [f"abcgen seed {seed}" + (f" #{i}" if num > 1 else "") for i in range(1, num + 1)]
+    _write(kind, out, [t.text for t in tunes], titles)
+
+
+def _output_kind(out: Path | None) -> str | None:
+    if out is None:
+        return None
+    kind = FORMATS.get(out.suffix.lower())
+    if kind is None:
+        raise AbcgenError(f"unknown output format {out.suffix or '(no suffix)'!r} for {out}: "
+                          f"use one of {', '.join(FORMATS)}")
+    if not out.parent.is_dir():
+        raise AbcgenError(f"cannot write {out}: folder {out.parent} does not exist")
+    return kind
+
+
+def _write(kind: str | None, out: Path | None, texts: list[str], titles: list[str]) -> None:
+    from abcgen.runtime.abcwrite import format_abc
+
+    abc = [format_abc(text, index=i, title=title)
+           for i, (text, title) in enumerate(zip(texts, titles, strict=True), 1)]
+    if kind is None:
+        typer.echo("\n".join(abc), nl=False)
+        return
+    if kind == "abc":
+        from abcgen.runtime.atomic import write_atomic
+
+        write_atomic(out, "\n".join(abc))
+        typer.echo(f"wrote {out}", err=True)
+        return
+    from abcgen.runtime.parser import parse
+
+    if kind == "midi":
+        from abcgen.runtime.midi import write_midi as write
+    else:
+        from abcgen.runtime.musicxml import write_musicxml as write
+    for i, text in enumerate(abc, 1):
+        path = out if len(abc) == 1 else out.with_stem(f"{out.stem}-{i}")
+        write(parse(text), path)
+        typer.echo(f"wrote {path}", err=True)

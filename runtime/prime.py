@@ -1,0 +1,43 @@
+"""The text a tune starts from: header choices and a user's ABC, in canonical form.
+
+The model only ever saw normalised tunes, so a prime goes through the same
+`normalise` as the training data (as a fragment: no final bar line is added).
+"""
+
+from __future__ import annotations
+
+import re
+
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.tune import header_text, normalise
+
+_HAS_KEY = re.compile(r"^K:", re.M)
+
+
+def prime_text(
+    meter: str | None = None,
+    key: str | None = None,
+    unit: str | None = None,
+    prefix: str | None = None,
+) -> str:
+    """Canonical prime (without BOS); '' lets the model write the whole tune.
+
+    `prefix` is either music to continue (then meter and key are needed) or a
+    tune fragment with its own M:/L:/K: lines (then header options must not
+    be given too).
+    """
+    header = header_text(meter, key, unit)
+    if not prefix:
+        return header
+    if _HAS_KEY.search(prefix):
+        if header:
+            raise AbcgenError("the prefix has its own K: line; leave out --meter/--key/--unit")
+        raw = prefix
+    elif meter is None or key is None:
+        raise AbcgenError("a prefix of music needs --meter and --key (or M: and K: lines in it)")
+    else:
+        raw = header + prefix
+    result = normalise(raw, fragment=True)
+    if result.text is None:
+        raise AbcgenError(f"cannot use the prefix: {result.drop}")
+    return result.text

@@ -1,0 +1,62 @@
+"""Choosing the next character for every tune of a batch at once.
+
+Temperature, top-k and top-p act on the logits row by row but are computed for
+the whole batch in a few numpy calls; the draws come from one seeded numpy
+Generator, so a seed fixes the whole batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from abcgen.runtime.errors import AbcgenError
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """temperature 0 means greedy; top_k 0 and top_p 1.0 mean no cut."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.temperature >= 0:
+            raise AbcgenError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise AbcgenError(f"top-k must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise AbcgenError(f"top-p must be in (0, 1], got {self.top_p}")
+
+
+def sample(
+    logits: np.ndarray,
+    rng: np.random.Generator,
+    options: SamplingOptions,
+    allowed: np.ndarray | None = None,
+) -> np.ndarray:
+    """One token id per row of logits [batch, vocab]; `allowed` [batch, vocab] masks ids out.
+
+    Cuts become -inf logits; the draw is Gumbel-max (argmax of logits plus
+    Gumbel noise), which samples the softmax exactly without computing it.
+    """
+    x = logits / options.temperature if options.temperature not in (0, 1) else logits
+    if allowed is not None:
+        if not allowed.any(axis=1).all():
+            raise AbcgenError("the step mask allows no character at all")
+        x = np.where(allowed, x, -np.inf)
+    if options.temperature == 0:
+        return x.argmax(axis=1)
+    size = x.shape[1]
+    if 0 < options.top_k < size:
+        kth = np.partition(x, size - options.top_k, axis=1)[:, size - options.top_k, None]
+        x = np.where(x < kth, -np.inf, x)
+    if options.top_p < 1:  # keep the smallest set of best ids whose mass reaches top_p
+        ranked = -np.sort(-x, axis=1)
+        probs = np.exp(ranked - ranked[:, :1])
+        probs /= probs.sum(axis=1, keepdims=True)
+        kept = ((np.cumsum(probs, axis=1) - probs) < options.top_p).sum(axis=1)
+        x = np.where(x < ranked[np.arange(len(x)), kept - 1, None], -np.inf, x)
+    return (x + rng.gumbel(size=x.shape)).argmax(axis=1)

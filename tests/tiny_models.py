@@ -1,0 +1,78 @@
+"""Small real models for the export, runtime and generate tests.
+
+A checkpoint here is a randomly initialised CharLSTM saved the way the trainer
+saves one, over a vocabulary of real corpus tunes; `scale` multiplies the
+weights so that logits and gates reach the magnitudes of a trained model
+(saturated gates, logits of tens), which is where export mistakes show.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from abcgen.runtime.tune import BOS, EOS, normalise, split_tunebook
+from abcgen.trainer import checkpoint
+from abcgen.trainer.model import CharLSTM, ModelConfig
+
+
+@cache
+def real_tunes(count: int = 40) -> tuple[str, ...]:
+    """Canonical texts of the first tunes of O'Neill's 1850 (music21's corpus)."""
+    spec = importlib.util.find_spec("music21")
+    root = Path(next(iter(spec.submodule_search_locations))) / "corpus" / "oneills1850"
+    tunes: list[str] = []
+    for path in sorted(root.rglob("*.abc")):
+        for raw in split_tunebook(path.read_text(encoding="latin-1")):
+            text = normalise(raw).text
+            if text is not None:
+                tunes.append(text)
+            if len(tunes) == count:
+                return tuple(tunes)
+    return tuple(tunes)
+
+
+def vocab_of(tunes: tuple[str, ...]) -> list[str]:
+    """Like the corpus's: every character of the tunes (and here all of printable ASCII)."""
+    ascii_chars = {chr(c) for c in range(32, 127)} | {"\n"}
+    return [BOS, EOS, *sorted(set("".join(tunes)) | ascii_chars)]
+
+
+def make_checkpoint(
+    path: Path,
+    *,
+    embed: int = 32,
+    hidden: int = 48,
+    layers: int = 2,
+    scale: float = 1.0,
+    seed: int = 0,
+    metrics: dict | None = None,
+) -> Path:
+    vocab = vocab_of(real_tunes())
+    torch.manual_seed(seed)
+    config = ModelConfig(vocab_size=len(vocab), embed=embed, hidden=hidden, layers=layers)
+    model = CharLSTM(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    checkpoint.save(path, {
+        "config": config.to_dict(),
+        "vocab": vocab,
+        "model": model.state_dict(),
+        "metrics": metrics if metrics is not None else {"valid_bpc": 3.5, "test_bpc": 3.6},
+        "corpus": {"sha256": "0" * 64, "tunes": {"train": 30}, "normaliser": "1"},
+    })
+    return path
+
+
+def exported(folder: Path, name: str = "model", **shape) -> Path:
+    """A checkpoint exported with abcgen's exporter; returns the .onnx path."""
+    from abcgen.trainer.export import export
+
+    ckpt = make_checkpoint(folder / f"{name}.pt", **shape)
+    out = folder / f"{name}.onnx"
+    export(ckpt, out, tunes=list(real_tunes()))
+    return out
