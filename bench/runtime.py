@@ -12,13 +12,13 @@ Step latency is one model step at batch 1 with the state carried (the Stepper
 on bound buffers), against:
   floor  the time this machine needs to stream the step's weights once: the
          model's multiply-adds (embedding folded into a table lookup) and float32
-         weight bytes over the GFLOP/s and GB/s of one numpy matrix-vector product
-         over a matrix of that size, measured just before, with 1 thread and with
-         every core;
+         weight bytes over the rate of one numpy matrix-vector product over a
+         matrix of that size, with the same number of threads;
   torch  the same step in torch eager mode (when torch is installed).
-Timings are the best of several repeats (a shared machine only ever adds time),
-the median beside it. One-thread rows also give CPU time (thread_time), which
-other processes on a busy machine barely disturb.
+Floor and steps are timed in alternating rounds in one process per thread
+count; each figure is the best round (a shared machine only ever adds time),
+the median beside it. With one thread the clock is CPU time (thread_time),
+which other processes on a busy machine barely disturb; with more, wall time.
 """
 
 from __future__ import annotations
@@ -36,20 +36,6 @@ import numpy as np
 
 REPEATS, STEPS = 7, 1000
 CHARS = 300  # per tune in the throughput and cold start runs (a typical tune's length)
-
-
-def timed(fn, steps: int = STEPS, repeats: int = REPEATS) -> tuple[float, float, float]:
-    """(best wall, median wall, best CPU time of this thread) seconds per call."""
-    for _ in range(steps // 10):
-        fn()
-    walls, cpus = [], []
-    for _ in range(repeats):
-        start, cpu = time.perf_counter(), time.thread_time()
-        for _ in range(steps):
-            fn()
-        cpus.append((time.thread_time() - cpu) / steps)
-        walls.append((time.perf_counter() - start) / steps)
-    return min(walls), float(np.median(walls)), min(cpus)
 
 
 # -- models ---------------------------------------------------------------------
@@ -91,75 +77,71 @@ def step_macs(info) -> int:
 # -- sections -------------------------------------------------------------------
 
 
-MATVEC = """
-import json, sys, time
-import numpy as np
-macs, cols = int(sys.argv[1]), 1024
-w = np.random.default_rng(0).random((max(1, macs // cols), cols), dtype=np.float32)
-x, out = np.ones(cols, np.float32), np.empty(w.shape[0], np.float32)
-for _ in range(50):
-    np.matmul(w, x, out=out)
-clock = time.thread_time if sys.argv[2] == "cpu" else time.perf_counter
-best = float("inf")
-for _ in range(7):
-    start = clock()
-    for _ in range(200):
-        np.matmul(w, x, out=out)
-    best = min(best, (clock() - start) / 200)
-print(json.dumps([w.size, best]))
-"""
-
-
-def floor_time(macs: int, threads: int) -> float:
-    """Seconds for one numpy matvec over `macs` float32 weights (BLAS threads fixed)."""
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-    done = subprocess.run([sys.executable, "-c", MATVEC, str(macs),
-                           "cpu" if threads == 1 else "wall"],
-                          capture_output=True, text=True, env=env, check=True)
-    size, best = json.loads(done.stdout)
-    return best * macs / size
-
-
 def step_latency(name: str, onnx_path: Path, ckpt: Path | None) -> None:
-    from abcgen.runtime.generator import Generator
     from abcgen.runtime.model import Model
 
     info = Model(onnx_path).info
     macs = step_macs(info)
-    cores = os.cpu_count() or 1
-    floors = {1: floor_time(macs, 1), cores: floor_time(macs, cores)}
     print(f"\n[step latency, batch 1, state carried] {name}: {info.layers} x LSTM "
           f"{info.hidden}, vocab {len(info.vocab)}: {2 * macs / 1e6:.2f} MFLOP, "
           f"{4 * macs / 1e6:.2f} MB of float32 weights per step")
-    for threads, floor in floors.items():
-        print(f"  floor, numpy matvec of that size on {threads} thread(s): {floor * 1e6:6.1f} us "
-              f"({2 * macs / floor / 1e9:.1f} GFLOP/s, {4 * macs / floor / 1e9:.1f} GB/s)")
-    rows = []
-    for path in (onnx_path, onnx_path.with_stem(onnx_path.stem + "-int8")):
-        if not path.is_file():
-            continue
-        kind = "int8 " if path != onnx_path else ""
-        for threads in sorted({1, cores}):
-            model = Model(path, threads=threads)
-            rows.append((f"onnxruntime {kind}step", threads, *timed(model.stepper(1).step)))
-            if not kind:
-                rows.append(("  + sampling (generate_next)", threads,
-                             *timed(next_char(Generator, model))))
+    print(f"  {'':38s} {'best':>8s} {'median':>8s}   {'x floor':>7s}  (CPU time for 1 thread)")
+    best_of: dict[str, list[float]] = {}
+    for threads in sorted({1, os.cpu_count() or 1}):
+        # BLAS threads are fixed when numpy loads, so each thread count gets its own process
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads),
+               "OMP_NUM_THREADS": str(threads)}
+        done = subprocess.run([sys.executable, __file__, "--step-worker", str(threads),
+                               str(onnx_path), str(ckpt or "")],
+                              capture_output=True, text=True, env=env)
+        if done.returncode:
+            raise SystemExit(done.stderr)
+        rows = json.loads(done.stdout)
+        floor = rows.pop("floor")[0]
+        print(f"  floor: numpy matvec over the step's weights  {floor * 1e6:8.1f} us "
+              f"({2 * macs / floor / 1e9:.1f} GFLOP/s, {4 * macs / floor / 1e9:.1f} GB/s), "
+              f"{threads} thread(s)")
+        for label, (best, median) in rows.items():
+            print(f"  {label + f', {threads} thread(s)':38s} {best * 1e6:8.1f} "
+                  f"{median * 1e6:8.1f} us {best / floor:6.2f}")
+            best_of.setdefault(label, []).append(best)
+    if "torch eager step" in best_of:
+        ratio = min(best_of["torch eager step"]) / min(best_of["onnxruntime step"])
+        print(f"  best onnxruntime float step is {ratio:.1f} x faster than the best torch eager "
+              "step")
+
+
+def step_worker(threads: int, onnx_path: Path, ckpt: Path | None) -> None:
+    """Floor and steps timed in alternating rounds, so that a change in the machine's
+    load between measurements shifts them all alike. Prints JSON {label: [best, median]}."""
+    from abcgen.runtime.generator import Generator
+    from abcgen.runtime.model import Model
+
+    model = Model(onnx_path, threads=threads)
+    cols, macs = 1024, step_macs(model.info)
+    w = np.random.default_rng(0).random((macs // cols, cols), dtype=np.float32)
+    x, out = np.ones(cols, np.float32), np.empty(w.shape[0], np.float32)
+    calls = {"floor": (lambda: np.matmul(w, x, out=out), w.size / macs),
+             "onnxruntime step": (model.stepper(1).step, 1),
+             "  + sampling (generate_next)": (next_char(Generator, model), 1)}
+    int8 = onnx_path.with_stem(onnx_path.stem + "-int8")
+    if int8.is_file():
+        calls["onnxruntime int8 step"] = (Model(int8, threads=threads).stepper(1).step, 1)
     if ckpt is not None:
-        rows += torch_step(ckpt)
-    print(f"  {'':38s} {'best':>8s} {'median':>8s} {'cpu':>8s}   vs floor (1 thread / "
-          f"{cores})")
-    for label, threads, best, median, cpu in rows:
-        cpu_text = f"{cpu * 1e6:8.1f}" if threads == 1 else " " * 8
-        measure = cpu if threads == 1 else best
-        print(f"  {label + f', {threads} thread(s)':38s} {best * 1e6:8.1f} {median * 1e6:8.1f} "
-              f"{cpu_text} us {measure / floors[1]:5.2f} x / {measure / floors[cores]:4.2f} x")
-    ort = min(cpu if t == 1 else best for label, t, best, _, cpu in rows
-              if label == "onnxruntime step")
-    torch_best = [cpu if t == 1 else best for label, t, best, _, cpu in rows
-                  if label.startswith("torch")]
-    if torch_best:
-        print(f"  float onnxruntime step: {min(torch_best) / ort:.1f} x faster than torch eager")
+        calls["torch eager step"] = (torch_step(ckpt, threads), 1)
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    times: dict[str, list[float]] = {label: [] for label in calls}
+    for fn, _ in calls.values():
+        for _ in range(100):
+            fn()
+    for _ in range(REPEATS):
+        for label, (fn, scale) in calls.items():
+            steps = 100 if label.startswith("torch") else STEPS // 2
+            start = clock()
+            for _ in range(steps):
+                fn()
+            times[label].append((clock() - start) / steps / scale)
+    print(json.dumps({label: [min(t), float(np.median(t))] for label, t in times.items()}))
 
 
 def next_char(generator, model):
@@ -176,28 +158,21 @@ def next_char(generator, model):
     return call
 
 
-def torch_step(ckpt: Path) -> list[tuple]:
-    try:
-        import torch
-    except ImportError:
-        return []
+def torch_step(ckpt: Path, threads: int):
+    import torch
+
     from abcgen.trainer.checkpoint import load_trained
 
+    torch.set_num_threads(threads)
     model = load_trained(ckpt).model
-    default_threads = torch.get_num_threads()
-    rows = []
-    for threads in sorted({1, default_threads}):
-        torch.set_num_threads(threads)
-        tokens = torch.zeros((1, 1), dtype=torch.long)
-        state = list(model.zero_state(1))
+    tokens = torch.zeros((1, 1), dtype=torch.long)
+    state = list(model.zero_state(1))
 
-        def step(tokens=tokens, state=state):
-            with torch.no_grad():
-                _, state[0], state[1] = model(tokens, state[0], state[1])
+    def step() -> None:
+        with torch.no_grad():
+            _, state[0], state[1] = model(tokens, state[0], state[1])
 
-        rows.append(("torch eager step", threads, *timed(step, steps=300)))
-    torch.set_num_threads(default_threads)
-    return rows
+    return step
 
 
 class NoEnd:
@@ -315,7 +290,12 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="its checkpoint, for the torch rows")
     parser.add_argument("--only", default="step,throughput,cold",
                         help="comma-separated sections: step, throughput, cold")
+    parser.add_argument("--step-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.step_worker:
+        threads, onnx_path, ckpt = args.step_worker
+        step_worker(int(threads), Path(onnx_path), Path(ckpt) if ckpt else None)
+        return
     sections = set(args.only.split(","))
     print(f"{os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.2f} at the start")
     with tempfile.TemporaryDirectory() as tmp:
