@@ -225,7 +225,7 @@ def _passes(measures: list[_Measure], i: int) -> int:
     """How often the section whose endings start at measures[i] is played."""
     highest = 2
     while i < len(measures) and measures[i].ending is not None:
-        highest = max(highest, *_numbers(measures[i].ending))
+        highest = max([highest, *_numbers(measures[i].ending)])
         j = _volta_end(measures, i)
         if not measures[j].end_repeat:
             break

@@ -199,6 +199,12 @@ def test_volta_endings():
     assert measures[1].find("barline[@location='right']/repeat") is not None
 
 
+def test_ending_number_past_any_repeat_count_is_written_not_fatal(schema):
+    # `|12` reads as ending 12, more passes than any tune plays (found by the fuzz test).
+    text = "X:1\nM:4/4\nL:1/8\nK:G\n|12A\n"
+    assert list(schema.iter_errors(tune_to_musicxml(parse(text)))) == []
+
+
 def test_lengths_no_single_value_shows_become_tied_notes():
     root = xml_of("X:1\nM:4/4\nL:1/8\nK:C\nc5 e3|]\n")
     notes = root.findall(".//note")

@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from abcgen.runtime.cli import app
-from abcgen.runtime.convert import read_tunes
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.parser import parse
 
 
 @app.command()
@@ -25,6 +23,10 @@ def check(
     Prints FILE:LINE:COL: SEVERITY: MESSAGE per problem; exits 1 when a tune has
     an error, 2 when the file cannot be read.
     """
+    # Imported here, not at the top: every `abcgen` call loads this module.
+    from abcgen.runtime.convert import read_tunes
+    from abcgen.runtime.parser import parse
+
     tunes = read_tunes(source)
     if not tunes:
         raise AbcgenError(f"no tune in {source} (a tune starts with an X: or K: line)")

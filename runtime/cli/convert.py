@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from abcgen.runtime.cli import app
-from abcgen.runtime.convert import convert_file
 
 SHOWN = 3  # problems printed per tune: a tunebook can have thousands
 
@@ -40,6 +39,9 @@ def convert(
     ] = False,
 ) -> None:
     """Convert ABC tunes to MIDI, MusicXML (for MuseScore) or clean ABC."""
+    # Imported here, not at the top: every `abcgen` call loads this module.
+    from abcgen.runtime.convert import convert_file
+
     results = convert_file(source, output, tune=tune, bpm=bpm, program=program, chords=chords)
     for r in results:
         shown = sorted(r.diagnostics, key=lambda d: d.severity != "error")[:SHOWN]
