@@ -38,11 +38,16 @@ def data(tmp_path_factory):
     return folder
 
 
-def test_bits_per_char_agrees_with_the_exporters_scoring(model_path):
-    from abcgen.trainer.export import bits_per_char as trainer_bpc
+def test_bits_per_char_agrees_with_torch_scoring_of_the_checkpoint(model_path):
+    from abcgen.trainer.checkpoint import load_trained
+    from abcgen.trainer.evaluate import bits_per_char as torch_bpc
+    from abcgen.trainer.vocab import Vocab
 
     model, texts = Model(model_path), list(real_tunes(12))
-    assert bits_per_char(model, texts, batch=5) == pytest.approx(trainer_bpc(model, texts), 1e-6)
+    trained = load_trained(model_path.with_suffix(".pt"))
+    vocab = Vocab(trained.vocab)
+    reference = torch_bpc(trained.model, [vocab.encode_tune(t) for t in texts])
+    assert bits_per_char(model, texts, batch=5) == pytest.approx(reference, rel=1e-5)
     # a batch of one pads nothing: the same number again
     assert bits_per_char(model, texts, batch=1) == pytest.approx(bits_per_char(model, texts))
 
