@@ -8,8 +8,7 @@ import subprocess
 import sys
 
 import pytest
-
-from abcgen.runtime.cli import main
+from cli import run
 
 BOOK = """\
 %abc-2.1
@@ -27,19 +26,6 @@ L:1/8
 K:D
 FAd fed|cBA AFA G2|d6|]
 """
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    old, sys.argv = sys.argv, ["abcgen", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

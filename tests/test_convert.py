@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 
 import mido
 import pytest
+from cli import run
 
-from abcgen.runtime.cli import main
 from abcgen.runtime.parser import parse
 
 BOOK = """\
@@ -35,21 +35,6 @@ L:1/8
 K:Ador
 eAA eAA|edc BAG|]
 """
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """The command in process, through the same error boundary as the script."""
-    old = sys.argv
-    sys.argv = ["abcgen", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
