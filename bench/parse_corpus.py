@@ -18,25 +18,16 @@ from collections import Counter, defaultdict
 
 from abcgen.runtime import repeats
 from abcgen.runtime.abc2midi import comparable, first_difference, run_abc2midi
+from abcgen.runtime.corpus import build_corpus, default_corpus_paths, read_tunebook
 from abcgen.runtime.parser import Parser, parse
-from abcgen.runtime.tune import normalise, split_tunebook
-from abcgen.trainer.corpus import default_corpus_paths
 
 
 def corpus_tunes(raw: bool) -> list[str]:
-    tunes = []
-    for folder in default_corpus_paths():
-        for path in sorted(folder.rglob("*.abc")):
-            data = path.read_bytes()
-            try:
-                text = data.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = data.decode("latin-1")
-            for tune in split_tunebook(text):
-                clean = tune if raw else normalise(tune).text
-                if clean is not None:
-                    tunes.append(clean)
-    return tunes
+    if not raw:
+        corpus = build_corpus()
+        return corpus.train + corpus.valid + corpus.test
+    return [tune for folder in default_corpus_paths()
+            for path in sorted(folder.rglob("*.abc")) for tune in read_tunebook(path)[0]]
 
 
 def speed(tunes: list[str]) -> None:

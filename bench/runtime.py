@@ -263,6 +263,10 @@ def cold_start(name: str, onnx_path: Path, ckpt: Path | None, runs: int = 5) -> 
     run_measured(abcgen)  # warm the page cache and compile bytecode, as an installed copy has
     ours = [run_measured(abcgen) for _ in range(runs)]
     print(f"  abcgen generate          {_summary(ours)}")
+    imports = [run_measured([sys.executable, "-c", "import numpy, onnxruntime"])
+               for _ in range(runs)]
+    print(f"  floor: python, numpy and onnxruntime imports alone  {_summary(imports)}")
+    print(f"  abcgen generate takes {_ratio(imports, ours, 0):.2f} x the floor (wall time)")
     if ckpt is None:
         return
     try:
@@ -274,8 +278,13 @@ def cold_start(name: str, onnx_path: Path, ckpt: Path | None, runs: int = 5) -> 
     theirs = [run_measured(sampler) for _ in range(runs)]
     print(f"  the same through torch   {_summary(theirs)}")
     for i, clock in ((0, "wall"), (1, "CPU")):
-        ratio = np.median([r[i] for r in theirs]) / np.median([r[i] for r in ours])
-        print(f"  abcgen generate is {ratio:.1f} x faster from a cold start ({clock} time)")
+        print(f"  abcgen generate is {_ratio(ours, theirs, i):.1f} x faster from a cold start "
+              f"({clock} time)")
+
+
+def _ratio(base: list[tuple[float, float, int]], runs: list[tuple[float, float, int]],
+           column: int) -> float:
+    return float(np.median([r[column] for r in runs]) / np.median([r[column] for r in base]))
 
 
 def _summary(runs: list[tuple[float, float, int]]) -> str:

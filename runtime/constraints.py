@@ -23,10 +23,11 @@ writes, judged as `parser.py` judges it:
 - syntax: no dangling accidental, chord, grace group, tuplet, broken-rhythm
   marker, tie, slur or first ending; no blank line (it would end the tune);
 - bar arithmetic: a plain bar line only when the bar is exactly full, except
-  the first bar (a pickup). A short bar may close with `||`, `|]` or `:|`,
-  and the next bar then holds exactly the rest (the pickup into the next
-  part: abc2midi counts the two as one bar); before `:|` only when the tune's
-  pickup completes it, as abc2midi replays the repeat from there. No note is
+  the first bar (a pickup). A part may end short (`||`, `:|`) only as
+  musicians write it: its pickup completes the bar (abc2midi replays a repeat
+  from there). The next bar then holds exactly the rest, the pickup into the
+  next part, which may open its repeat first (`:|` newline `|:`); abc2midi
+  counts the two as one bar. The tune's last bar (`|]`) may be short. No note is
   longer than what is left of the bar (longer notes are written tied across
   it), and what is left always stays fillable with the lengths allowed;
 - what abc2midi also insists on: broken rhythm between notes of equal length;
@@ -112,7 +113,7 @@ class State(NamedTuple):
     empty: bool = True  # no note in the current bar yet
     pickup: bool = True  # the first bar (a pickup): it may be short
     carry: bool = False  # the bar holds the rest of a short bar before it: it must fill
-    lead: int = 0  # ticks of the tune's pickup (0 not known yet, -1 none or used up)
+    lead: int = 0  # ticks of the part's pickup (0 not known yet, -1 none or used up)
     content: bool = False  # a bar with notes has been closed
     prev: str = "start"  # the last complete element: note chord bar end space line tie
     #                      brk deco grace sopen sclose tup none start
@@ -499,8 +500,10 @@ class Rules:
             return False  # a second repeat needs its `|:` (abc2midi guesses where it starts)
         if (kind == "|]" and s.slur) or (s.tie and kind not in ("|", "||")):
             return False  # a tie crosses a plain bar line, not a repeat (abc2midi)
-        if s.empty:  # no empty bars, but a line or the tune may begin with a bar line
-            return s.prev in ("start", "line") and not s.carry
+        if s.empty:  # no empty bars, but a line or the tune may begin with a bar line,
+            if s.carry:  # and a part may open its repeat before the pickup into it
+                return kind == "|:" and s.prev in ("line", "space")
+            return s.prev in ("start", "line")
         if s.carry and kind.startswith(":"):
             return False  # abc2midi replays a repeat from its start, without the short bar
         short = s.bar and s.room and not s.pickup
@@ -508,8 +511,8 @@ class Rules:
             return False  # a short bar only before a section
         if short and s.ending and kind not in (":|", "|]"):
             return False  # in an ending: a first one's `:|`, or the tune's last bar
-        if short and kind[0] == ":" and s.room != s.lead:
-            return False  # abc2midi replays the repeat: its pickup must complete this bar
+        if short and kind != "|]" and s.room != s.lead:
+            return False  # the part's pickup completes it (abc2midi replays repeats from there)
         if s.steer:  # close what is open, then end
             if s.slur:
                 return s.prev not in ("note", "chord")
@@ -539,10 +542,13 @@ class Rules:
         lead = s.lead
         if s.pickup and not s.empty:
             lead = s.bar - s.room if s.room else -1
+        elif s.carry and s.empty:  # `|:` before the pickup into a part: it is that part's
+            lead = s.room
         elif kind[0] == ":" or (kind[-1] == ":" and s.content):
             lead = -1
-        return s._replace(tok="", buf="", room=s.room if short else s.bar, empty=True, lead=lead,
-                          pickup=s.pickup and s.empty, carry=bool(short) or (s.carry and s.empty),
+        return s._replace(tok="", buf="", room=s.room if short or s.empty else s.bar, empty=True,
+                          lead=lead, pickup=s.pickup and s.empty,
+                          carry=bool(short) or (s.carry and s.empty),
                           content=s.content or not s.empty, prev="bar", kind=kind,
                           ending=ending, repeat=repeat, last=0)
 

@@ -17,8 +17,6 @@ exported model can be compared with any other on the same numbers:
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import itertools
 import random
 import re
@@ -32,16 +30,14 @@ from typing import Any
 import numpy as np
 
 from abcgen.runtime.constraints import BatchConstraint
+from abcgen.runtime.corpus import splits_sha256
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.events import Bar, Note, Tune
 from abcgen.runtime.generator import generate
 from abcgen.runtime.model import Model
 from abcgen.runtime.parser import parse
 from abcgen.runtime.sampling import SamplingOptions
-from abcgen.runtime.tune import normalise, split_of, split_tunebook
 
-DEFAULT_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "essenFolksong", "miscFolk")
-SPLITS = ("train", "valid", "test")
 COPY_RUN = 4  # bars: a tune with this many consecutive bars of one training tune copies it
 FINAL = {"|]", "||", ":|", "::"}
 _STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -52,64 +48,6 @@ LENGTH_LABELS = [str(x) for x in LENGTH_BINS] + ["other"]
 INTERVALS = 12  # histogram of melodic steps from -12 to +12 semitones (clipped)
 RANGE_MAX = 36  # semitones; wider ranges share the last bin
 _BAR_SPLIT = re.compile(r":*\[?\|[|\]]*:*\d*|::+|\[\d")
-
-
-# ---------------------------------------------------------------- data
-
-
-def read_split(path: Path) -> list[str]:
-    """Tunes of a split file as `abcgen-train corpus` writes it (apart by a blank line)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise AbcgenError(f"cannot read {path}: {err.strerror or err}") from None
-    return [t for t in text.split("\n\n") if t.strip()]
-
-
-def load_splits(data: Path | None = None) -> dict[str, list[str]]:
-    """train/valid/test tunes from DIR/{train,valid,test}.txt, or built from the default
-    corpus (music21's folk collections) by the rule of DESIGN.md."""
-    if data is not None:
-        missing = [n for n in ("train", "test") if not (Path(data) / f"{n}.txt").is_file()]
-        if missing:
-            raise AbcgenError(f"{data} lacks {', '.join(m + '.txt' for m in missing)}; "
-                              "write them with `abcgen-train corpus --out DIR`")
-        return {n: read_split(Path(data) / f"{n}.txt") if (Path(data) / f"{n}.txt").is_file()
-                else [] for n in SPLITS}
-    return _default_splits()
-
-
-def _default_splits() -> dict[str, list[str]]:
-    spec = importlib.util.find_spec("music21")
-    if spec is None or not spec.submodule_search_locations:
-        raise AbcgenError("the default corpus comes with music21, which is not installed; "
-                          "pass --data DIR (from `abcgen-train corpus --out DIR`)")
-    root = Path(next(iter(spec.submodule_search_locations))) / "corpus"
-    splits: dict[str, list[str]] = {n: [] for n in SPLITS}
-    seen: set[str] = set()
-    for name in DEFAULT_COLLECTIONS:
-        for path in sorted((root / name).rglob("*.abc")):
-            data = path.read_bytes()
-            try:
-                text = data.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = data.decode("latin-1")
-            for raw in split_tunebook(text):
-                tune = normalise(raw).text
-                key = None if tune is None else "".join(tune.split())
-                if key is not None and key not in seen:
-                    seen.add(key)
-                    splits[split_of(tune)].append(tune)
-    return splits
-
-
-def corpus_sha256(splits: dict[str, list[str]]) -> str:
-    """The digest the trainer records for its data, to check the model saw these splits."""
-    digest = hashlib.sha256()
-    for name in SPLITS:
-        tunes = splits.get(name, [])
-        digest.update(("".join(t + "\n\n" for t in tunes)[:-1] if tunes else "").encode())
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- bits per character
@@ -348,7 +286,7 @@ def evaluate(
     report: dict[str, Any] = {
         "model": str(model_path),
         "model_metrics": model.info.metrics,
-        "corpus_matches_model": recorded == corpus_sha256(splits) if recorded else None,
+        "corpus_matches_model": recorded == splits_sha256(splits) if recorded else None,
         "test_tunes": len(splits["test"]),
         "test_bpc": bits_per_char(model, splits["test"]) if splits["test"] else None,
         "settings": {"num": num, "temperatures": list(temperatures), "seed": seed,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from abcgen.runtime.cli import main
+from abcgen.runtime.cli import app, main, register
+
+register()  # every subcommand on `app`, for typer's CliRunner
+__all__ = ["app", "run"]
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -22,10 +22,10 @@ from abcgen.runtime.abc2midi import (
     neutralise,
     run_abc2midi,
 )
+from abcgen.runtime.corpus import default_corpus_paths
 from abcgen.runtime.parser import parse
 from abcgen.runtime.repeats import expand
 from abcgen.runtime.tune import normalise, split_tunebook
-from abcgen.trainer.corpus import default_corpus_paths
 
 pytestmark = pytest.mark.skipif(
     shutil.which("abc2midi") is None, reason="abc2midi not installed (apt install abcmidi)"

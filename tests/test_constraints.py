@@ -8,11 +8,11 @@ import shutil
 
 import numpy as np
 import pytest
+from cli import app
 from tiny_models import exported, real_tunes, vocab_of
 from typer.testing import CliRunner
 
 from abcgen.runtime.abc2midi import run_abc2midi
-from abcgen.runtime.cli import app
 from abcgen.runtime.constraints import BOS, EOS, BatchConstraint, Constraint, Rules
 from abcgen.runtime.generator import generate
 from abcgen.runtime.model import Model
@@ -60,6 +60,8 @@ def allowed(rules: Rules, text: str) -> set[str]:
 TUNES = [
     # pickup, a short last bar before :| that the pickup completes, first and second endings
     JIG + "|:A|dfe dcB|AFA DFA|1 G3 G2:|2 G3 G2|]",
+    # AABB: each part ends short; the next part opens its repeat, then its pickup completes it
+    JIG + "|:A|dfe dcB|AFA DF:|\n|:g|fed cBA|dBG AF:|",
     # broken rhythm, triplet, chord, grace note, tie across the bar, slur
     "M:4/4\nL:1/8\nK:D\nA>B (3cBA [d2f2] {g}f2|e4- e2 (de)|f8|]",
     # free meter
@@ -76,7 +78,9 @@ def test_tunes_as_musicians_write_them_are_accepted(rules, text):
 
 def test_bar_lines_and_note_lengths_follow_the_meter(rules):
     start = JIG + "GAB cde|dBG"  # second bar: 3 of 6 eighths
-    assert allowed(rules, start + "|") == {"|", "]"}  # only `||` or `|]` may close it short
+    assert allowed(rules, start + "|") == {"]"}  # only the tune's end may close it short
+    assert allowed(rules, JIG + "A|dfe dcB|AFA DF|") == {"|", "]"}  # the pickup completes it
+    assert allowed(rules, JIG + "A|dfe dcB|AFA D|") == {"]"}  # the pickup does not
     after_b = allowed(rules, start + " B")
     assert {"2", "3"} <= after_b and not {"4", "6"} & after_b  # B4 would overfill the bar
     full = allowed(rules, start + " B2A")

@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+from cli import app
 from tiny_models import exported
 from typer.testing import CliRunner
 
-from abcgen.runtime.cli import app
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generator import Generator, generate
 from abcgen.runtime.model import Model

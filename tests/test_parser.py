@@ -11,10 +11,10 @@ from fractions import Fraction as F
 
 import pytest
 
+from abcgen.runtime.corpus import default_corpus_paths
 from abcgen.runtime.events import Bar, ChordSymbol, FieldChange, Note
 from abcgen.runtime.fields import parse_meter, parse_tempo
 from abcgen.runtime.parser import Parser, parse
-from abcgen.trainer.corpus import default_corpus_paths
 
 HEAD = "X:1\nM:4/4\nL:1/8\nK:C\n"
 

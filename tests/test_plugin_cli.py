@@ -13,12 +13,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from cli import app
 from hypothesis import given
 from hypothesis import strategies as st
 from tiny_models import exported, real_tunes
 from typer.testing import CliRunner
 
-from abcgen.runtime.cli import app
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.events import Note, Pitch
 from abcgen.runtime.parser import parse

@@ -18,10 +18,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from cli import app
 from tiny_models import exported
 from typer.testing import CliRunner
 
-from abcgen.runtime.cli import app
 from abcgen.runtime.musicxml import write_musicxml
 from abcgen.runtime.parser import parse
 from abcgen.runtime.plugin_io import events_to_items, key_json

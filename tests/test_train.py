@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
+from abcgen.runtime.corpus import build_corpus, default_corpus_paths
 from abcgen.runtime.errors import AbcgenError
 from abcgen.trainer.checkpoint import load_trained
 from abcgen.trainer.cli import app
-from abcgen.trainer.corpus import build_corpus, default_corpus_paths
 from abcgen.trainer.evaluate import bits_per_char, score
 from abcgen.trainer.model import CharLSTM, ModelConfig
 from abcgen.trainer.train import _lr, config_for, resume_config, train

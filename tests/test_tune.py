@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abcgen.runtime import tune
+from abcgen.runtime.corpus import default_corpus_paths
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.tune import (
     BOS,
@@ -23,7 +24,6 @@ from abcgen.runtime.tune import (
     split_of,
     split_tunebook,
 )
-from abcgen.trainer.corpus import default_corpus_paths
 
 # What may stand in a canonical body line once inline K:/M:/L: fields are taken out.
 MUSIC_CHARS = set("ABCDEFGabcdefgzxZX^_=,'0123456789/|:[]{}()<>-~ ")

@@ -44,7 +44,7 @@ def export(
 
 def _valid_tunes(path: Path | None) -> list[str]:
     if path is None:
-        from abcgen.trainer.corpus import build_corpus
+        from abcgen.runtime.corpus import build_corpus
 
         return build_corpus().valid
     try:

@@ -49,7 +49,7 @@ from abcgen.trainer.transpose import transpose_tune
 from abcgen.trainer.vocab import Vocab
 
 if TYPE_CHECKING:
-    from abcgen.trainer.corpus import Corpus
+    from abcgen.runtime.corpus import Corpus
 
 
 @dataclass

@@ -41,7 +41,8 @@ def eval_model(
     from rich.table import Table
 
     from abcgen.runtime.atomic import write_atomic
-    from abcgen.runtime.evaluate import evaluate, load_splits
+    from abcgen.runtime.corpus import load_splits
+    from abcgen.runtime.evaluate import evaluate
 
     try:
         temps = [float(t) for t in temperatures.split(",") if t.strip()]

@@ -1,4 +1,6 @@
-"""Training data: ABC files in, canonical tunes in fixed splits out, with a report.
+"""Tune data: ABC files in, canonical tunes in fixed splits out, with a report.
+
+The trainer builds its data here and `abcgen eval` reads the same splits, without torch.
 
 Bad input never stops a build: every file, tune and drop is counted in the
 report, so one broken tunebook costs only its own tunes. Only an input with no
@@ -110,10 +112,40 @@ def build_corpus(
         raise AbcgenError(
             f"no usable tunes in {report['source'] or 'the given paths'}: {_why(report)}"
         )
+    return Corpus(**splits, report=report, sha256=splits_sha256(splits))
+
+
+def splits_sha256(splits: dict[str, list[str]]) -> str:
+    """Digest of the three split files as `write_splits` writes them: what a model
+    records about its data, so an evaluation can check it scores the same tunes."""
     digest = hashlib.sha256()
     for name in SPLITS:
-        digest.update(_split_text(splits[name]).encode("utf-8"))
-    return Corpus(**splits, report=report, sha256=digest.hexdigest())
+        digest.update(_split_text(splits.get(name, [])).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def read_split(path: Path) -> list[str]:
+    """Tunes of a split file as `write_splits` writes them (apart by a blank line)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise AbcgenError(f"cannot read {path}: {err.strerror or err}") from None
+    return [t for t in text.split("\n\n") if t.strip()]
+
+
+def load_splits(data: Path | None = None) -> dict[str, list[str]]:
+    """train/valid/test tunes from DIR/{train,valid,test}.txt, or built from the default
+    corpus."""
+    if data is None:
+        corpus = build_corpus()
+        return {name: getattr(corpus, name) for name in SPLITS}
+    data = Path(data)
+    missing = [n for n in ("train", "test") if not (data / f"{n}.txt").is_file()]
+    if missing:
+        raise AbcgenError(f"{data} lacks {', '.join(m + '.txt' for m in missing)}; "
+                          "write them with `abcgen-train corpus --out DIR`")
+    return {n: read_split(data / f"{n}.txt") if (data / f"{n}.txt").is_file() else []
+            for n in SPLITS}
 
 
 def write_splits(corpus: Corpus, out_dir: Path) -> dict[str, Path]:
@@ -153,19 +185,25 @@ def _files(paths: Sequence[Path], report: dict[str, Any]) -> Iterable[tuple[str,
             report["missing_paths"].append(str(path))
 
 
+def read_tunebook(path: Path) -> tuple[list[str], bool]:
+    """The raw tunes of one .abc file, and whether it was not UTF-8 (then read as
+    Latin-1: any byte decodes, and the normaliser drops what is not ABC)."""
+    data = Path(path).read_bytes()
+    try:
+        return split_tunebook(data.decode("utf-8-sig")), False
+    except UnicodeDecodeError:
+        return split_tunebook(data.decode("latin-1")), True
+
+
 def _read_tunes(path: Path, files: Counter[str]) -> list[str]:
     try:
-        data = path.read_bytes()
+        tunes, latin1 = read_tunebook(path)
     except OSError:
         files["unreadable"] += 1
         return []
     files["read"] += 1
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        files["latin-1"] += 1  # any byte decodes; the normaliser drops what is not ABC
-        text = data.decode("latin-1")
-    tunes = split_tunebook(text)
+    if latin1:
+        files["latin-1"] += 1
     if not tunes:
         files["without_tunes"] += 1
     return tunes
