@@ -6,9 +6,10 @@ or never ends. Here a small automaton follows the tune character by character:
 the tune, and the mask of a state is the set of characters it accepts. States
 are small immutable tuples that count time relative to the unit length, so
 the same situation in any tune is the same state: its mask is computed once
-(one `step` per character of the alphabet) and then looked up. A generation
-step costs one transition and one dict lookup, never a parser copy per
-candidate character.
+(one `step` per character of the alphabet) and then looked up. Generation
+mostly asks only whether its pick is accepted (`accepts`), one remembered
+transition; a whole mask is built only for a refused pick. Never a parser copy
+per candidate character.
 
 Every transition that opens something checks that it can be closed (a note
 letter only when some length still fits the bar, `>` only when a second note
@@ -56,7 +57,7 @@ import numpy as np
 from abcgen.runtime.fields import parse_key, parse_meter, parse_unit
 from abcgen.runtime.tune import BOS, EOS
 
-CACHE_LIMIT = 200_000  # masks kept (about 100 MB at most)
+CACHE_LIMIT = 200_000  # masks, and transitions, kept (about 100 MB each at most)
 UNIT = 384  # ticks per unit note length (L:): exact for every length, tuplet and `>` here
 GRID = UNIT // 8  # the shortest length, `/8`: what is left of a bar stays a multiple of it
 
@@ -147,6 +148,7 @@ class Rules:
         self.vocab = list(vocab)
         self._masks: dict[State, np.ndarray] = {}
         self._fit: dict[tuple, bool] = {}
+        self._next: dict[tuple[State, int], State | None] = {}
         self._body = [i for i, ch in enumerate(self.vocab) if ch in _BODY]
         self._singles = [(self.vocab[i], [i]) for i in self._body]
         # Between tokens, characters of a group are accepted alike; others never are.
@@ -170,6 +172,24 @@ class Rules:
                 self._fit.clear()
             found = self._compute(state)
             found = self._masks[state] = found if found.any() else self.nothing
+        return found
+
+    def accepts(self, state: State, token: int) -> bool:
+        """`mask(state)[token]`, without building the mask of a state not seen before."""
+        found = self._masks.get(state)
+        if found is not None:
+            return bool(found[token])
+        return self.next(state, token) is not None
+
+    def next(self, state: State, token: int) -> State | None:
+        """`step(state, vocab[token])`, remembered: a draw asks it twice (may the pick
+        come next? then the state after it), and tunes keep meeting the same states."""
+        key = (state, token)
+        found = self._next.get(key, key)
+        if found is key:
+            if len(self._next) >= CACHE_LIMIT:
+                self._next.clear()
+            found = self._next[key] = self.step(state, self.vocab[token])
         return found
 
     def _compute(self, s: State) -> np.ndarray:
@@ -638,7 +658,7 @@ class Constraint:
         return mask
 
     def advance(self, token: int) -> None:
-        state = self.rules.step(self.state, self.rules.vocab[token])
+        state = self.rules.next(self.state, token)
         if state is None:  # drawn without the mask (fallback or free): stop following
             state = self.state._replace(mode="x")
         self.generated += 1
@@ -668,6 +688,12 @@ class BatchConstraint:
         for i, row in enumerate(self.rows):
             out[i] = self.rules.everything if row.ended else row.allowed()
         return out
+
+    def accepts(self, tokens: Sequence[int]) -> np.ndarray:
+        """bool [batch]: whether each tune may take its token next (`allowed()` there)."""
+        return np.fromiter((row.ended or row.rules.accepts(row.state, int(token))
+                            for row, token in zip(self.rows, tokens, strict=True)),
+                           bool, len(self.rows))
 
     def advance(self, tokens: Sequence[int]) -> None:
         for row, token in zip(self.rows, tokens, strict=True):

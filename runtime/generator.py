@@ -17,7 +17,10 @@ long straggler does not keep paying for the short tunes.
 
 Constrained decoding plugs in through `StepMask`: the generator shows it the
 prime (`feed`), asks `allowed` before each draw and reports the draws
-(`advance`).
+(`advance`). A mask that also has `accepts(ids) -> bool [batch]` is asked about
+each tune's pick first, and `allowed` only when a pick is refused (plain
+sampling only: top-k and top-p cut the masked distribution); the tunes are the
+same either way.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.model import Model, Stepper
-from abcgen.runtime.sampling import SamplingOptions, sample
+from abcgen.runtime.sampling import SamplingOptions, sample, sample_checked
 
 DEFAULT_MAX_CHARS = 2000
 COMPACT_AT = 8  # smallest batch worth shrinking
@@ -130,14 +133,9 @@ class Generator:
             return
         if self._logits is None:
             self.append("")
-        allowed = self.mask.allowed()[self._rows] if self.mask is not None else None
         self._logits[:, self.model.info.bos] = -np.inf  # a tune never restarts
-        drawn = sample(self._logits, self.rng, self.sampling, allowed)
-        if len(self._rows) < self.batch:  # compacted: back to tune order
-            full = np.full(self.batch, self._eos)
-            full[self._rows] = drawn
-        else:
-            full = drawn
+        drawn = self._draw()
+        full = self._in_tune_order(drawn)
         live = self._live
         grow = live & (full != self._eos)
         self.ended |= live ^ grow  # live rows that drew EOS
@@ -170,6 +168,24 @@ class Generator:
             return [""] * self.batch
         steps = np.stack(self._history, axis=1)
         return ["".join(self._vocab[i] for i in row if i >= 0) for row in steps]
+
+    def _draw(self) -> np.ndarray:
+        mask, options = self.mask, self.sampling
+        if mask is None:
+            return sample(self._logits, self.rng, options)
+        if hasattr(mask, "accepts") and not options.top_k and options.top_p == 1:
+            return sample_checked(self._logits, self.rng, options,
+                                  lambda ids: mask.accepts(self._in_tune_order(ids))[self._rows],
+                                  lambda: mask.allowed()[self._rows])
+        return sample(self._logits, self.rng, options, mask.allowed()[self._rows])
+
+    def _in_tune_order(self, drawn: np.ndarray) -> np.ndarray:
+        """Stepper rows to [batch] (EOS for tunes the batch has dropped)."""
+        if len(self._rows) == self.batch:
+            return drawn
+        full = np.full(self.batch, self._eos)
+        full[self._rows] = drawn
+        return full
 
     # -- model calls -------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -120,8 +119,9 @@ def live(
 
     from abcgen.runtime.live import LiveConfig, run
     from abcgen.runtime.performance import Style
+    from abcgen.runtime.sampling import random_seed
 
-    seed = secrets.randbelow(2**31) if seed is None else seed
+    seed = random_seed() if seed is None else seed
 
     style = Style(bpm=bpm, channel=channel - 1, program=program, chords=chords,
                   chord_channel=None if chord_channel is None else chord_channel - 1,

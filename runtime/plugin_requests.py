@@ -9,7 +9,6 @@ the output folder. The answer lists, per tune, the files written (.abc,
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from dataclasses import dataclass, fields
 from fractions import Fraction
@@ -115,7 +114,7 @@ def _generate(request: Request, prime: str) -> tuple[int, list[tuple[str, bool]]
     from abcgen.runtime.constraints import BatchConstraint
     from abcgen.runtime.generator import generate
     from abcgen.runtime.model import Model
-    from abcgen.runtime.sampling import SamplingOptions
+    from abcgen.runtime.sampling import SamplingOptions, random_seed
 
     path = Path(request.model).expanduser() if request.model else DEFAULT_MODEL
     if not path.is_file():
@@ -126,7 +125,7 @@ def _generate(request: Request, prime: str) -> tuple[int, list[tuple[str, bool]]
     if not request.free:
         mask = BatchConstraint(model.info.vocab, request.num, max_chars=max_chars,
                                reserve=min(200, max_chars // 3))
-    seed = secrets.randbelow(2**31) if request.seed is None else request.seed
+    seed = random_seed() if request.seed is None else request.seed
     tunes = generate(model, prime, num=request.num, seed=seed, max_chars=max_chars, mask=mask,
                      sampling=SamplingOptions(temperature=request.temperature))
     return seed, [(t.text, t.ended) for t in tunes]

@@ -7,11 +7,19 @@ Generator, so a seed fixes the whole batch.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from abcgen.runtime.errors import AbcgenError
+
+
+def random_seed() -> int:
+    """A fresh seed, printed with the tunes so that any of them can be made again.
+    (From os.urandom: importing `secrets` costs 15 ms of every cold start.)"""
+    return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)
@@ -44,9 +52,7 @@ def sample(
     """
     x = logits / options.temperature if options.temperature not in (0, 1) else logits
     if allowed is not None:
-        if not allowed.any(axis=1).all():
-            raise AbcgenError("the step mask allows no character at all")
-        x = np.where(allowed, x, -np.inf)
+        x = _masked(x, allowed)
     if options.temperature == 0:
         return x.argmax(axis=1)
     size = x.shape[1]
@@ -60,3 +66,36 @@ def sample(
         kept = ((np.cumsum(probs, axis=1) - probs) < options.top_p).sum(axis=1)
         x = np.where(x < ranked[np.arange(len(x)), kept - 1, None], -np.inf, x)
     return (x + rng.gumbel(size=x.shape)).argmax(axis=1)
+
+
+def sample_checked(
+    logits: np.ndarray,
+    rng: np.random.Generator,
+    options: SamplingOptions,
+    accepts: Callable[[np.ndarray], np.ndarray],
+    allowed: Callable[[], np.ndarray],
+) -> np.ndarray:
+    """The draw `sample(logits, rng, options, allowed())` makes, for options without
+    top-k or top-p, asking `accepts(ids) -> bool [batch]` about each row's pick first.
+
+    Gumbel-max draws the best noisy score, and a mask only removes candidates: when
+    a row's best is allowed it is the draw. Only refused rows need their whole
+    mask, which a constraint builds with one transition per character of the
+    alphabet for every state it has not seen before.
+    """
+    if options.top_k or options.top_p < 1:
+        raise AbcgenError("sample_checked draws without top-k and top-p; use sample")
+    x = logits / options.temperature if options.temperature not in (0, 1) else logits
+    if options.temperature != 0:
+        x = x + rng.gumbel(size=x.shape)
+    best = x.argmax(axis=1)
+    refused = ~accepts(best)
+    if refused.any():
+        best[refused] = _masked(x[refused], allowed()[refused]).argmax(axis=1)
+    return best
+
+
+def _masked(x: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    if not allowed.any(axis=1).all():
+        raise AbcgenError("the step mask allows no character at all")
+    return np.where(allowed, x, -np.inf)

@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 from cli import app
+from hypothesis import given
+from hypothesis import strategies as st
 from tiny_models import exported
 from typer.testing import CliRunner
 
@@ -16,7 +18,7 @@ from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generator import Generator, generate
 from abcgen.runtime.model import Model
 from abcgen.runtime.prime import prime_text
-from abcgen.runtime.sampling import SamplingOptions, sample
+from abcgen.runtime.sampling import SamplingOptions, sample, sample_checked
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,26 @@ def test_cuts_and_masks_restrict_the_support():
     assert draws(SamplingOptions(temperature=0), allowed=allowed)[1] == 1.0  # greedy
     with pytest.raises(AbcgenError, match="allows no character"):
         draws(SamplingOptions(), allowed=np.zeros((40_000, 4), bool))
+
+
+@given(seed=st.integers(0, 2**32 - 1), temperature=st.sampled_from([0.0, 0.7, 1.0, 1.5]))
+def test_checking_the_pick_draws_what_the_mask_draws(seed, temperature):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, (16, 12)).astype(np.float32)
+    allowed = rng.random((16, 12)) < 0.3
+    allowed[np.arange(16), rng.integers(0, 12, 16)] = True  # never nothing
+    options = SamplingOptions(temperature)
+    asked = []
+
+    def whole() -> np.ndarray:
+        asked.append(1)
+        return allowed
+
+    checked = sample_checked(logits, np.random.default_rng(seed + 1), options,
+                             lambda ids: allowed[np.arange(16), ids], whole)
+    np.testing.assert_array_equal(
+        checked, sample(logits, np.random.default_rng(seed + 1), options, allowed))
+    assert len(asked) <= 1
 
 
 @pytest.mark.parametrize("bad", [dict(temperature=-1), dict(top_k=-2), dict(top_p=0.0),
@@ -159,11 +181,19 @@ def test_batch_shrinks_as_tunes_end_without_changing_the_others(model):
 def test_the_constraint_engine_plugs_into_the_step_hook(model):
     from abcgen.runtime.constraints import BatchConstraint
 
+    class WholeMasks:  # the same constraint, seen through `allowed` alone
+        def __init__(self, inner):
+            self.feed, self.allowed, self.advance = inner.feed, inner.allowed, inner.advance
+
+    prime = "M:6/8\nL:1/8\nK:D\n"
     mask = BatchConstraint(model.info.vocab, 4, max_chars=400)
-    tunes = generate(model, "M:6/8\nL:1/8\nK:D\n", num=4, seed=1, max_chars=400, mask=mask)
+    tunes = generate(model, prime, num=4, seed=1, max_chars=400, mask=mask)
     assert mask.fallbacks == 0
     for tune in tunes:  # EOS only after a final or repeat bar line
         assert tune.ended and tune.text.rstrip().endswith(("|]", "||", ":|"))
+    # checking each pick (`accepts`) draws the same tunes as building whole masks
+    whole = WholeMasks(BatchConstraint(model.info.vocab, 4, max_chars=400))
+    assert tunes == generate(model, prime, num=4, seed=1, max_chars=400, mask=whole)
 
 
 def test_prime_text_uses_the_normaliser():

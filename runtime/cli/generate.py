@@ -7,7 +7,6 @@ only when tunes are generated.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -69,7 +68,7 @@ def generate(
     from abcgen.runtime.generator import generate as run_generator
     from abcgen.runtime.model import Model
     from abcgen.runtime.prime import prime_text
-    from abcgen.runtime.sampling import SamplingOptions
+    from abcgen.runtime.sampling import SamplingOptions, random_seed
 
     kind = _output_kind(out)
     prime = prime_text(meter, key, unit, prefix)
@@ -79,7 +78,7 @@ def generate(
             f"the shipped model is missing ({model}); pass --model FILE.onnx "
             "(abcgen-train, then abcgen-export, make one)"
         )
-    seed = secrets.randbelow(2**31) if seed is None else seed
+    seed = random_seed() if seed is None else seed
     loaded = Model(model)
     mask = None
     if not free:
