@@ -20,7 +20,7 @@ from abcgen.trainer.train import config_for, train
 SOURCE = default_corpus_paths()[0] / "0001-0050.abc"  # 50 real O'Neill's tunes
 # Every kind of dropout on, so the RNG state must be restored for an exact match.
 SETTINGS = dict(batch_size=4, seq_len=32, epochs=2, dropout=0.2, embed_dropout=0.1,
-                weight_drop=0.2)
+                weight_drop=0.2, ema=0.9)  # and the averaged weights carry over too
 TIMING = {"chars_per_s", "elapsed_s"}  # the only log fields that may differ
 
 
@@ -32,7 +32,8 @@ def tune_file(tmp_path_factory):
 
 
 def _weights(path):
-    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {**state["model"], **{f"ema.{k}": v for k, v in state["ema"].items()}}
 
 
 def _same_run(a, b):

@@ -97,6 +97,17 @@ def test_best_checkpoint_is_chosen_by_valid_and_scored_once_on_test(run, corpus)
     assert m["device"] == "cpu" and m["stopped"] == "epochs" and m["epochs"] == 3
 
 
+def test_averaged_weights_are_validated_and_kept_when_they_score_better(corpus, tmp_path):
+    result = train(corpus, tiny(ema=0.9), tmp_path)
+    log = json.loads((tmp_path / "log.json").read_text())
+    scores = [min(row["valid_bpc"], row["ema_valid_bpc"]) for row in log]
+    assert any(row["ema_valid_bpc"] != row["valid_bpc"] for row in log)
+    assert result.metrics["valid_bpc"] == min(scores)
+    best = load_trained(tmp_path / "best.pt")  # whichever weights scored best, those
+    valid = [Vocab(best.vocab).encode_tune(t) for t in corpus.valid]
+    assert bits_per_char(best.model, valid) == pytest.approx(min(scores), abs=1e-9)
+
+
 def test_best_model_also_as_safetensors(run):
     _, out, _, _ = run
     pt, st = load_trained(out / "best.pt"), load_trained(out / "best.safetensors")

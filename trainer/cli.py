@@ -59,6 +59,10 @@ def fit(
     warmup_steps: Annotated[int | None, _opt()] = None,
     weight_decay: Annotated[float | None, _opt("AdamW, on matrices")] = None,
     grad_clip: Annotated[float | None, _opt("gradient norm limit")] = None,
+    ema: Annotated[
+        float | None, _opt("decay of a moving average of the weights, kept when it validates "
+                           "better (0: none)")
+    ] = None,
     epochs: Annotated[int | None, _opt()] = None,
     patience: Annotated[int | None, _opt("stop after N epochs without a better valid")] = None,
     max_minutes: Annotated[
@@ -79,7 +83,7 @@ def fit(
         embed=embed, hidden=hidden, layers=layers, dropout=dropout, embed_dropout=embed_dropout,
         weight_drop=weight_drop, seq_len=seq_len, batch_size=batch_size, transpose=transpose,
         lr=lr, min_lr=min_lr, warmup_steps=warmup_steps, weight_decay=weight_decay,
-        grad_clip=grad_clip, epochs=epochs, patience=patience, max_minutes=max_minutes,
+        grad_clip=grad_clip, ema=ema, epochs=epochs, patience=patience, max_minutes=max_minutes,
         seed=seed, device=device, threads=threads, amp=amp, checkpoint_every=checkpoint_every,
         keep_chords=keep_chords, paths=[str(p.resolve()) for p in paths] if paths else None,
     )

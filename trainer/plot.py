@@ -23,10 +23,14 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path) -> None:
     x = [r["epoch"] for r in rows]
     top.plot(x, [r["train_bpc"] for r in rows], marker=".", label="train")
     top.plot(x, [r["valid_bpc"] for r in rows], marker=".", label="valid")
-    best = min(rows, key=lambda r: r["valid_bpc"], default=None)
-    if best is not None:
-        top.axhline(best["valid_bpc"], color="grey", lw=0.8, ls=":")
-        top.set_title(f"best valid {best['valid_bpc']:.3f} bits/char at epoch {best['epoch']:g}")
+    if rows and "ema_valid_bpc" in rows[0]:
+        top.plot(x, [r["ema_valid_bpc"] for r in rows], marker=".", label="valid, averaged")
+    scores = [(min(r["valid_bpc"], r.get("ema_valid_bpc", r["valid_bpc"])), r["epoch"])
+              for r in rows]
+    if scores:
+        best, epoch = min(scores)
+        top.axhline(best, color="grey", lw=0.8, ls=":")
+        top.set_title(f"best valid {best:.3f} bits/char at epoch {epoch:g}")
     top.set_ylabel("bits/char")
     top.grid(alpha=0.3)
     top.legend()

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
@@ -72,6 +73,7 @@ class TrainConfig:
     warmup_steps: int = 200
     weight_decay: float = 0.1  # AdamW, on matrices only
     grad_clip: float = 1.0
+    ema: float = 0.998  # decay of a moving average of the weights, validated too (0: none)
     epochs: int = 60
     patience: int = 10  # epochs without a better valid bits/char before stopping
     max_minutes: float = 0.0  # training-time budget over all resumes (0: none)
@@ -105,13 +107,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seed": dict(
         embed=512, hidden=256, layers=3, dropout=0.2, embed_dropout=0.0, weight_drop=0.0,
         seq_len=64, batch_size=16, lr=2e-3, weight_decay=0.0, warmup_steps=100, epochs=30,
-        patience=5,
+        patience=5, ema=0.0,
     ),
     # For tests and a first try: a couple of minutes on a CPU over the whole corpus.
     "tiny": dict(
         embed=16, hidden=64, layers=2, dropout=0.0, embed_dropout=0.0, weight_drop=0.0,
         seq_len=64, batch_size=32, lr=1e-2, min_lr=1e-3, weight_decay=0.0, warmup_steps=20,
-        epochs=2, patience=2, threads=1,  # a model this small gains nothing from more
+        ema=0.0, epochs=2, patience=2, threads=1,  # a model this small gains nothing from more
     ),
 }
 
@@ -138,6 +140,7 @@ def config_for(preset: str, **overrides: Any) -> TrainConfig:
 def resume_config(out: Path, **overrides: Any) -> TrainConfig:
     """The config of the run in `out`, with only the RESUMABLE fields replaced."""
     saved = checkpoint.load_state(Path(out) / "last.pt").get("train_config", {})
+    saved = {"ema": 0.0, **saved}  # runs from before --ema averaged nothing
     fixed = sorted(
         k for k, v in overrides.items()
         if v is not None and k not in RESUMABLE and v != saved.get(k)
@@ -167,6 +170,8 @@ def _check(cfg: TrainConfig) -> None:
             raise AbcgenError(f"--{name.replace('_', '-')} must be in [0, 1)")
     if cfg.lr <= 0 or cfg.min_lr < 0 or cfg.max_minutes < 0 or cfg.checkpoint_every < 0:
         raise AbcgenError("--lr must be positive; --min-lr, --max-minutes, --checkpoint-every >= 0")
+    if not 0 <= cfg.ema < 1:
+        raise AbcgenError("--ema must be in [0, 1)")
     if not 0 <= cfg.transpose <= 6:
         raise AbcgenError("--transpose must be in 0..6 semitones")
     if cfg.device not in ("auto", "cpu", "cuda"):
@@ -246,6 +251,9 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
         [{"params": matrices, "weight_decay": cfg.weight_decay}, {"params": others}],
         lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0,
     )
+    # The averaged weights: the last steps' checkpoints averaged, kept when they
+    # validate better than the weights of any one step.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
     pos: dict[str, Any] = dict(
         epoch=0, step=0, global_step=0, elapsed=0.0, loss_sum=0.0, loss_steps=0,
         best_valid=math.inf, best_epoch=0.0, bad_epochs=0, stopped="", corpus=corpus.sha256,
@@ -257,6 +265,8 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
         _check_resumable(state, cfg, corpus, world, out)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         pos.update(state["progress"])
         log = list(state["log"])
         torch.set_rng_state(state["rng"]["torch"][world.rank])
@@ -283,6 +293,7 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
                 "log": log,
                 "rng": rng,
                 "carry": held,
+                **({"ema": ema.state_dict()} if ema is not None else {}),
             })
 
     # -- the loop -------------------------------------------------------------
@@ -329,6 +340,8 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
             value = loss.item()
             pos["step"] += 1
             pos["global_step"] += 1
@@ -368,12 +381,15 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
         epoch_mark = pos["epoch"] + pos["step"] / steps_per_epoch
         (train_loss,) = world.mean(pos["loss_sum"] / max(1, pos["loss_steps"]))
         valid = _bpc(model, valid_tokens, device, cfg, world)
-        improved = valid < pos["best_valid"]
+        averaged = math.inf if ema is None else _bpc(ema.module, valid_tokens, device, cfg, world)
+        improved = min(valid, averaged) < pos["best_valid"]
         if improved:
-            pos.update(best_valid=valid, best_epoch=epoch_mark, bad_epochs=0)
+            pos.update(best_valid=min(valid, averaged), best_epoch=epoch_mark, bad_epochs=0)
             if lead:
-                best = {"valid_bpc": valid, "epochs": epoch_mark, "params": params}
-                checkpoint.save(out / "best.pt", _weights(model, vocab, cfg, corpus, best))
+                best = {"valid_bpc": min(valid, averaged), "epochs": epoch_mark,
+                        "params": params, "averaged": averaged < valid}
+                chosen = ema.module if averaged < valid else model
+                checkpoint.save(out / "best.pt", _weights(chosen, vocab, cfg, corpus, best))
         elif whole:
             pos["bad_epochs"] += 1
         if whole:
@@ -383,7 +399,8 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
             carry = (h, c)
         row = dict(
             epoch=round(epoch_mark, 4), step=pos["global_step"],
-            train_bpc=train_loss / math.log(2), valid_bpc=valid, lr=lr,
+            train_bpc=train_loss / math.log(2), valid_bpc=valid,
+            **({"ema_valid_bpc": averaged} if ema is not None else {}), lr=lr,
             chars_per_s=round(epoch_chars / epoch_time if epoch_time else 0.0),
             elapsed_s=round(time.monotonic() - clock0, 2), best=improved,
         )
