@@ -183,6 +183,15 @@ def test_resume_keeps_the_runs_settings(run):
         resume_config(out, hidden=128)
 
 
+def test_averaging_may_start_when_a_run_is_resumed(run, corpus, tmp_path):
+    _, out, _, _ = run
+    shutil.copytree(out, tmp_path / "run")
+    train(corpus, resume_config(tmp_path / "run", epochs=4, ema=0.9), tmp_path / "run",
+          resume=True)
+    log = json.loads((tmp_path / "run" / "log.json").read_text())
+    assert "ema_valid_bpc" not in log[2] and math.isfinite(log[3]["ema_valid_bpc"])
+
+
 def test_bad_settings_are_clear_errors(corpus, tmp_path):
     with pytest.raises(AbcgenError, match="too small"):
         train(corpus, tiny(batch_size=64, seq_len=256), tmp_path)

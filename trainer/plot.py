@@ -23,8 +23,9 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path) -> None:
     x = [r["epoch"] for r in rows]
     top.plot(x, [r["train_bpc"] for r in rows], marker=".", label="train")
     top.plot(x, [r["valid_bpc"] for r in rows], marker=".", label="valid")
-    if rows and "ema_valid_bpc" in rows[0]:
-        top.plot(x, [r["ema_valid_bpc"] for r in rows], marker=".", label="valid, averaged")
+    averaged = [(r["epoch"], r["ema_valid_bpc"]) for r in rows if "ema_valid_bpc" in r]
+    if averaged:
+        top.plot(*zip(*averaged, strict=True), marker=".", label="valid, averaged")
     scores = [(min(r["valid_bpc"], r.get("ema_valid_bpc", r["valid_bpc"])), r["epoch"])
               for r in rows]
     if scores:

@@ -121,7 +121,7 @@ PLOT_EVERY = 60.0  # seconds; drawing costs about a second, so not after every s
 
 # Options that may change when a run is resumed; everything else must match last.pt.
 RESUMABLE = {"epochs", "max_minutes", "patience", "device", "threads", "amp", "checkpoint_every",
-             "eval_chars"}
+             "eval_chars", "ema"}
 
 
 def config_for(preset: str, **overrides: Any) -> TrainConfig:
@@ -265,7 +265,7 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
         _check_resumable(state, cfg, corpus, world, out)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        if ema is not None:
+        if ema is not None and "ema" in state:  # else it starts from the resumed weights
             ema.load_state_dict(state["ema"])
         pos.update(state["progress"])
         log = list(state["log"])
@@ -529,7 +529,8 @@ def _check_resumable(state: dict, cfg: TrainConfig, corpus: Corpus, world: World
 def _write_logs(out: Path, log: list[dict[str, Any]]) -> None:
     write_atomic(out / "log.json", json.dumps(log, indent=1) + "\n")
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(log[0]))
+    columns = dict.fromkeys(key for row in log for key in row)  # averaging may start later
+    writer = csv.DictWriter(text, fieldnames=list(columns))
     writer.writeheader()
     writer.writerows(log)
     write_atomic(out / "log.csv", text.getvalue())
