@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
+import itertools
 import os
 import re
 import statistics
@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from abcgen.exported import DEFAULT_MODEL
+from abcgen.runtime.corpus import default_corpus_paths, raw_tunes
 from abcgen.runtime.performance import Performance, Style
 from abcgen.runtime.playback import whole_note_seconds
 from abcgen.runtime.tune import split_tunebook
@@ -44,15 +45,9 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def corpus_tunes(count: int, folder: Path) -> Path:
-    spec = importlib.util.find_spec("music21")
-    root = Path(next(iter(spec.submodule_search_locations))) / "corpus" / "oneills1850"
-    texts = []
-    for path in sorted(root.rglob("*.abc")):
-        texts += split_tunebook(path.read_text(encoding="latin-1"))
-        if len(texts) >= count:
-            break
+    texts = itertools.islice(raw_tunes([default_corpus_paths()[0]]), count)  # O'Neill's
     out = folder / "tunes.abc"
-    out.write_text("\n".join(texts[:count]))
+    out.write_text("\n".join(texts))
     return out
 
 

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 
 from abcgen.runtime import repeats
 from abcgen.runtime.abc2midi import comparable, first_difference, run_abc2midi
-from abcgen.runtime.corpus import build_corpus, default_corpus_paths, read_tunebook
+from abcgen.runtime.corpus import build_corpus, raw_tunes
 from abcgen.runtime.parser import Parser, parse
 
 
@@ -26,8 +26,7 @@ def corpus_tunes(raw: bool) -> list[str]:
     if not raw:
         corpus = build_corpus()
         return corpus.train + corpus.valid + corpus.test
-    return [tune for folder in default_corpus_paths()
-            for path in sorted(folder.rglob("*.abc")) for tune in read_tunebook(path)[0]]
+    return list(raw_tunes())
 
 
 def speed(tunes: list[str]) -> None:

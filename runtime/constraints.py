@@ -32,13 +32,16 @@ writes, judged as `parser.py` judges it:
   longer than what is left of the bar (longer notes are written tied across
   it), and what is left always stays fillable with the lengths allowed;
 - what abc2midi also insists on: broken rhythm between notes of equal length;
-  a tie to a note of the same pitch, over plain bar lines only; a second
-  repeat, `::` or first ending only after its own `|:`; no `|:` open at the end;
-- structure: EOS only right after `|]`, `||` or `:|` with nothing open. Past
-  `steer_at` generated characters no new slur, tie, tuplet, grace group,
-  ending or broken rhythm starts, notes take at least half of the longest
-  length that fits, and the next bar line that may end the tune must, so a
-  tune ends within a bar or two instead of being cut off.
+  a tie to a note of the same pitch, over plain bar lines only; `::` or a
+  first ending only after their own `|:` (a part that ends `:|` without one
+  repeats from the last `:|`, as folk tunebooks write it); no `|:` open at
+  the end;
+- structure: EOS only right after `|]`, `||` or `:|` with nothing open, and
+  nothing but EOS after `|]`. Past `steer_at` generated characters no new
+  slur, tie, tuplet, grace group, ending or broken rhythm starts, notes take
+  at least half of the longest length that fits, and the next bar line that
+  may end the tune must, so a tune ends within a bar or two instead of being
+  cut off.
 
 What generation never writes (chord symbols, fields in the body, chords with a
 length after `]`, `(p:q:r`, `x` and `Z` rests) a prime may still hold: `feed`
@@ -70,7 +73,7 @@ _COMPLETIONS = {s[:i]: tuple(t for t in LENGTHS if t.startswith(s[:i]))
 TUPLETS = {2: 3, 3: 2, 4: 3, 6: 2}  # p: q (p notes in the time of q)
 BARS = {"|", "||", "|]", "[|", "|:", ":|", "::", ":||"}
 _BAR_PREFIXES = {b[:i] for b in BARS for i in range(1, len(b) + 1)}
-SECTION = {"||", "|]", ":|", ":||"}  # may close a short bar
+SECTION = {"||", "|]", ":|"}  # may close a short bar (abc2midi: not `:||`)
 FINAL = {"|]", "||", ":|", ":||"}  # may end a tune
 _LETTERS = frozenset("ABCDEFGabcdefg")
 _BETWEEN = frozenset("Aa^z~{([|:12 \n><-)]}" + EOS)  # may start something between tokens
@@ -136,7 +139,7 @@ class State(NamedTuple):
     bval: int = 0  # after `>` `<`: the written ticks the second note repeats
     kind: str = ""  # the last bar line
     ending: int = 0  # 0 none, 1 in a first ending, 3 after its `:|` (needs `2`), 2 in a
-    #                   second, 4 after a second ending's short last bar (needs EOS)
+    #                   second, 4 after `|]` (needs EOS)
     repeat: int = 0  # 0 no repeat yet, 1 a `|:` or `::` waits for its `:|`, 2 closed by `:|`
     steer: bool = False  # past the length cap: head for the end
 
@@ -258,7 +261,9 @@ class Rules:
             elif tok == "(":
                 if ch.isdigit():
                     return self._tuplet(s, int(ch))
-                s = s._replace(tok="", slur=s.slur + 1, prev="sopen") if self._slur_ok(s) else None
+                # after a grace group a slur opens on its note: no second group (abc2midi)
+                prev = "grace" if s.prev == "grace" else "sopen"
+                s = s._replace(tok="", slur=s.slur + 1, prev=prev) if self._slur_ok(s) else None
             else:
                 return self._skip(s, ch)
             if s is None:
@@ -516,8 +521,12 @@ class Rules:
             return False
         if s.ending == 2 and kind in (":|", "::", ":||", "|:"):
             return False
-        if (kind[0] == ":" and s.repeat == 2) or (kind == "|:" and s.repeat == 1):
-            return False  # a second repeat needs its `|:` (abc2midi guesses where it starts)
+        if kind[0] == ":" and s.repeat == 2 and (kind != ":|" or s.ending):
+            return False  # a part without `|:` repeats from the last `:|`, not an ending
+        if kind == "|:" and s.repeat == 1:
+            return False
+        if kind == "|]" and (s.repeat == 1 or s.empty):
+            return False  # the tune's last bar line: after it only the end
         if (kind == "|]" and s.slur) or (s.tie and kind not in ("|", "||")):
             return False  # a tie crosses a plain bar line, not a repeat (abc2midi)
         if s.empty:  # no empty bars, but a line or the tune may begin with a bar line,
@@ -550,8 +559,8 @@ class Rules:
         ending = s.ending
         if ending == 1 and kind == ":|":
             ending = 3
-        elif ending == 2 and kind == "|]" and s.room:
-            ending = 4  # a short last bar of a second ending: the tune ends here
+        elif kind == "|]":
+            ending = 4  # the tune ends here
         elif ending == 2 and kind in SECTION:
             ending = 0
         repeat = 1 if kind.endswith(":") else 2 if kind.startswith(":") else s.repeat
@@ -562,8 +571,8 @@ class Rules:
         lead = s.lead
         if s.pickup and not s.empty:
             lead = s.bar - s.room if s.room else -1
-        elif s.carry and s.empty:  # `|:` before the pickup into a part: it is that part's
-            lead = s.room
+        elif (short and kind[0] == ":") or (s.carry and s.empty):
+            lead = s.room  # what the next part's pickup holds (after its `|:`, if any)
         elif kind[0] == ":" or (kind[-1] == ":" and s.content):
             lead = -1
         return s._replace(tok="", buf="", room=s.room if short or s.empty else s.bar, empty=True,

@@ -13,7 +13,7 @@ import hashlib
 import importlib.util
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,14 @@ def _files(paths: Sequence[Path], report: dict[str, Any]) -> Iterable[tuple[str,
             yield collection, path
         else:
             report["missing_paths"].append(str(path))
+
+
+def raw_tunes(folders: Sequence[Path] | None = None) -> Iterator[str]:
+    """Every tune of the .abc files below `folders` (default: the default corpus) as
+    written, in a stable order."""
+    for folder in default_corpus_paths() if folders is None else folders:
+        for path in sorted(Path(folder).rglob("*.abc")):
+            yield from read_tunebook(path)[0]
 
 
 def read_tunebook(path: Path) -> tuple[list[str], bool]:

@@ -22,10 +22,10 @@ from abcgen.runtime.abc2midi import (
     neutralise,
     run_abc2midi,
 )
-from abcgen.runtime.corpus import default_corpus_paths
+from abcgen.runtime.corpus import raw_tunes
 from abcgen.runtime.parser import parse
 from abcgen.runtime.repeats import expand
-from abcgen.runtime.tune import normalise, split_tunebook
+from abcgen.runtime.tune import normalise
 
 pytestmark = pytest.mark.skipif(
     shutil.which("abc2midi") is None, reason="abc2midi not installed (apt install abcmidi)"
@@ -34,17 +34,9 @@ SAMPLE = 300
 SEED = 20240
 
 
-def _raw_corpus() -> list[str]:
-    tunes = []
-    for folder in default_corpus_paths():
-        for path in sorted(folder.rglob("*.abc")):
-            tunes += split_tunebook(path.read_text(encoding="utf-8", errors="replace"))
-    return tunes
-
-
 @pytest.fixture(scope="module")
 def sample() -> list[str]:
-    raw = _raw_corpus()
+    raw = list(raw_tunes())
     random.Random(SEED).shuffle(raw)
     cleaned = (normalise(t).text for t in raw)
     tunes = [t for t in cleaned if t is not None][:SAMPLE]  # generator: stops at SAMPLE

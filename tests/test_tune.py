@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abcgen.runtime import tune
-from abcgen.runtime.corpus import default_corpus_paths
+from abcgen.runtime.corpus import raw_tunes
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.tune import (
     BOS,
@@ -33,11 +33,7 @@ FINAL_BAR = re.compile(r"(\|\]|\|\||:[|:\]]*|:\|\d+)$")
 @pytest.fixture(scope="module")
 def real_tunes() -> list[str]:
     """Every third raw tune of the default corpus (about 4,300)."""
-    tunes = []
-    for folder in default_corpus_paths():
-        for path in sorted(folder.rglob("*.abc")):
-            tunes += split_tunebook(path.read_text(encoding="utf-8"))
-    return tunes[::3]
+    return list(raw_tunes())[::3]
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,14 @@ weights so that logits and gates reach the magnitudes of a trained model
 
 from __future__ import annotations
 
-import importlib.util
+import itertools
 from functools import cache
 from pathlib import Path
 
 import torch
 
-from abcgen.runtime.tune import BOS, EOS, normalise, split_tunebook
+from abcgen.runtime.corpus import default_corpus_paths, raw_tunes
+from abcgen.runtime.tune import BOS, EOS, normalise
 from abcgen.trainer import checkpoint
 from abcgen.trainer.model import CharLSTM, ModelConfig
 
@@ -22,17 +23,9 @@ from abcgen.trainer.model import CharLSTM, ModelConfig
 @cache
 def real_tunes(count: int = 40) -> tuple[str, ...]:
     """Canonical texts of the first tunes of O'Neill's 1850 (music21's corpus)."""
-    spec = importlib.util.find_spec("music21")
-    root = Path(next(iter(spec.submodule_search_locations))) / "corpus" / "oneills1850"
-    tunes: list[str] = []
-    for path in sorted(root.rglob("*.abc")):
-        for raw in split_tunebook(path.read_text(encoding="latin-1")):
-            text = normalise(raw).text
-            if text is not None:
-                tunes.append(text)
-            if len(tunes) == count:
-                return tuple(tunes)
-    return tuple(tunes)
+    oneills = default_corpus_paths()[0]
+    texts = (normalise(raw).text for raw in raw_tunes([oneills]))
+    return tuple(itertools.islice((t for t in texts if t is not None), count))
 
 
 def vocab_of(tunes: tuple[str, ...]) -> list[str]:
