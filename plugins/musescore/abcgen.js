@@ -88,13 +88,8 @@ function reduce(n, d) {
 // The chords and rests of one staff (voice 1) from fromTick up to toTick, with
 // their sounding length in ticks (MuseScore 3.2 does not expose tuplets).
 function readStaff(score, staff, fromTick, toTick, E) {
-    var c = score.newCursor();
-    c.staffIdx = staff;
-    c.voice = 0;
-    c.rewind(0);
+    var c = cursorAt(score, staff, fromTick);
     var out = [];
-    while (c.segment && c.tick < fromTick)
-        c.next();
     while (c.segment && c.tick < toTick) {
         var e = c.element;
         var tick = c.tick;
@@ -233,16 +228,22 @@ function writeItems(api, score, staff, at, items, E) {
         var ts = c0.measure.timesigNominal;
         score.appendMeasures(Math.ceil(needed / (ts.numerator * TICKS / ts.denominator)));
     }
+    var c = cursorAt(score, staff, at);
+    if (!c.segment || c.tick !== at)
+        throw new Error("cannot place the cursor at tick " + at);
+    writeList(api, c, items);
+    fixSpellingAndTies(api, score, staff, at, flatNotes(items), E);
+}
+
+// A cursor on voice 1 of `staff` at the first segment at or after tick `at`.
+function cursorAt(score, staff, at) {
     var c = score.newCursor();
     c.staffIdx = staff;
     c.voice = 0;
     c.rewind(0);
     while (c.segment && c.tick < at)
         c.next();
-    if (!c.segment || c.tick !== at)
-        throw new Error("cannot place the cursor at tick " + at);
-    writeList(api, c, items);
-    fixSpellingAndTies(api, score, staff, at, flatNotes(items), E);
+    return c;
 }
 
 function writeList(api, c, items) {
@@ -265,12 +266,7 @@ function writeList(api, c, items) {
 
 // The cursor spells by key and cannot tie: walk what was written and set both.
 function fixSpellingAndTies(api, score, staff, at, notes, E) {
-    var c = score.newCursor();
-    c.staffIdx = staff;
-    c.voice = 0;
-    c.rewind(0);
-    while (c.segment && c.tick < at)
-        c.next();
+    var c = cursorAt(score, staff, at);
     var tied = [];
     for (var i = 0; i < notes.length && c.segment; i++, c.next()) {
         var e = c.element;
