@@ -24,10 +24,10 @@ writes, judged as `parser.py` judges it:
 - syntax: no dangling accidental, chord, grace group, tuplet, broken-rhythm
   marker, tie, slur or first ending; no blank line (it would end the tune);
 - bar arithmetic: a plain bar line only when the bar is exactly full, except
-  the first bar (a pickup). A part may end short (`||`, `:|`) only as
+  the first bar (a pickup). A part may end short (`||`, `:|`, `::`) only as
   musicians write it: its pickup completes the bar (abc2midi replays a repeat
   from there). The next bar then holds exactly the rest, the pickup into the
-  next part, which may open its repeat first (`:|` newline `|:`); abc2midi
+  next part, which may open first (`:|` newline `|:` or `||`); abc2midi
   counts the two as one bar. The tune's last bar (`|]`) may be short. No note is
   longer than what is left of the bar (longer notes are written tied across
   it), and what is left always stays fillable with the lengths allowed;
@@ -73,7 +73,7 @@ _COMPLETIONS = {s[:i]: tuple(t for t in LENGTHS if t.startswith(s[:i]))
 TUPLETS = {2: 3, 3: 2, 4: 3, 6: 2}  # p: q (p notes in the time of q)
 BARS = {"|", "||", "|]", "[|", "|:", ":|", "::", ":||"}
 _BAR_PREFIXES = {b[:i] for b in BARS for i in range(1, len(b) + 1)}
-SECTION = {"||", "|]", ":|"}  # may close a short bar (abc2midi: not `:||`)
+SECTION = {"||", "|]", ":|", "::"}  # may close a short bar (abc2midi: not `:||`)
 FINAL = {"|]", "||", ":|", ":||"}  # may end a tune
 _LETTERS = frozenset("ABCDEFGabcdefg")
 _BETWEEN = frozenset("Aa^z~{([|:12 \n><-)]}" + EOS)  # may start something between tokens
@@ -140,7 +140,8 @@ class State(NamedTuple):
     kind: str = ""  # the last bar line
     ending: int = 0  # 0 none, 1 in a first ending, 3 after its `:|` (needs `2`), 2 in a
     #                   second, 4 after `|]` (needs EOS)
-    repeat: int = 0  # 0 no repeat yet, 1 a `|:` or `::` waits for its `:|`, 2 closed by `:|`
+    repeat: int = 0  # 0 no repeat yet, 1 a `|:` or `::` waits for its `:|`, 2 closed by `:|`,
+    #                   3 closed by a first ending's `:|`
     steer: bool = False  # past the length cap: head for the end
 
 
@@ -521,8 +522,9 @@ class Rules:
             return False
         if s.ending == 2 and kind in (":|", "::", ":||", "|:"):
             return False
-        if kind[0] == ":" and s.repeat == 2 and (kind != ":|" or s.ending):
-            return False  # a part without `|:` repeats from the last `:|`, not an ending
+        if kind[0] == ":" and s.repeat >= 2 and (kind != ":|" or s.ending or s.repeat == 3):
+            return False  # a part without `|:` repeats from the last plain `:|` (abc2midi
+            #               turns it into `::`, which after a first ending goes wrong)
         if kind == "|:" and s.repeat == 1:
             return False
         if kind == "|]" and (s.repeat == 1 or s.empty):
@@ -530,11 +532,12 @@ class Rules:
         if (kind == "|]" and s.slur) or (s.tie and kind not in ("|", "||")):
             return False  # a tie crosses a plain bar line, not a repeat (abc2midi)
         if s.empty:  # no empty bars, but a line or the tune may begin with a bar line,
-            if s.carry:  # and a part may open its repeat before the pickup into it
-                return kind == "|:" and s.prev in ("line", "space")
+            if s.carry:  # and a part may open (`|:`, `||`) before the pickup into it
+                return kind in ("|:", "||") and s.prev in ("line", "space")
             return s.prev in ("start", "line")
-        if s.carry and kind.startswith(":"):
-            return False  # abc2midi replays a repeat from its start, without the short bar
+        if s.carry and kind != "|":
+            return False  # the pickup into a part ends at a plain bar line (abc2midi joins
+            #               it to the short bar before only then)
         short = s.bar and s.room and not s.pickup
         if short and (kind not in SECTION or s.carry):
             return False  # a short bar only before a section
@@ -563,7 +566,8 @@ class Rules:
             ending = 4  # the tune ends here
         elif ending == 2 and kind in SECTION:
             ending = 0
-        repeat = 1 if kind.endswith(":") else 2 if kind.startswith(":") else s.repeat
+        repeat = (1 if kind.endswith(":") else 3 if kind.startswith(":") and s.ending == 1
+                  else 2 if kind.startswith(":") else s.repeat)
         # A short bar before a section bar line leaves its rest to the next bar (the
         # pickup into the next part): abc2midi counts the two as one bar.
         # (Not past a first ending: abc2midi starts the second one afresh.)
@@ -586,7 +590,7 @@ class Rules:
             return None
         if s.tie:
             return None
-        if ch == "1" and s.ending == 0 and s.kind == "|" and s.repeat != 2 and not s.steer:
+        if ch == "1" and s.ending == 0 and s.kind == "|" and s.repeat < 2 and not s.steer:
             return s._replace(ending=1, prev="end")
         if ch == "2" and s.ending == 3:
             return s._replace(ending=2, prev="end")

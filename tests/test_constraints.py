@@ -65,6 +65,7 @@ TUNES = [
     JIG + "|:A|dfe dcB|AFA DF:|\n|:g|fed cBA|dBG AF:|",
     # ... or leave the `|:` out: the second part repeats from the first `:|`
     JIG + "A|dfe dcB|AFA DF:|\ng|fed cBA|dBG AF:|",
+    JIG + "A|dfe dcB|AFA DF||\n||g|fed cBA|dBG AF|]",
     # broken rhythm, triplet, chord, grace note, tie across the bar, slur
     "M:4/4\nL:1/8\nK:D\nA>B (3cBA [d2f2] {g}f2|e4- e2 (de)|f8|]",
     # free meter
@@ -87,6 +88,14 @@ def test_bar_lines_and_note_lengths_follow_the_meter(rules):
     # abc2midi joins a short bar to the next part's pickup across `:|`, not `:||`
     assert "|" not in allowed(rules, JIG + "A|dfe dcB|AFA DF:|")
     assert "|" in allowed(rules, JIG + "A|dfe dcB|AFA DFA:|")
+    # a part may close `:|` without its `|:` after a plain `:|` (abc2midi repeats from
+    # there), not after endings (abc2midi then moves the repeat and miscounts bars)
+    assert ":" in allowed(rules, JIG + "A|dfe dcB|AFA DF:|\ng|fed cBA|dBG AF")
+    assert ":" not in allowed(rules, JIG + "|:A|dfe dcB|1 AFA DF:|2 AFA DFA||\ndfe dcB|AFA DFA")
+    # the pickup into a part ends at a plain `|` (abc2midi counts it alone before `[|`)
+    pickup = JIG + "A|dfe dcB|AFA DF:|g"
+    assert "|" in allowed(rules, pickup) and "[" not in allowed(rules, pickup)
+    assert "|" not in allowed(rules, pickup + "|")
     after_b = allowed(rules, start + " B")
     assert {"2", "3"} <= after_b and not {"4", "6"} & after_b  # B4 would overfill the bar
     full = allowed(rules, start + " B2A")
