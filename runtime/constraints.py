@@ -27,10 +27,11 @@ writes, judged as `parser.py` judges it:
   the first bar (a pickup). A part may end short (`||`, `:|`, `::`) only as
   musicians write it: its pickup completes the bar (abc2midi replays a repeat
   from there). The next bar then holds exactly the rest, the pickup into the
-  next part, which may open first (`:|` newline `|:` or `||`); abc2midi
-  counts the two as one bar. The tune's last bar (`|]`) may be short. No note is
-  longer than what is left of the bar (longer notes are written tied across
-  it), and what is left always stays fillable with the lengths allowed;
+  next part, which may open first (`:|` newline `|:` or `||`) and ends at a
+  plain `|`; abc2midi counts the two as one bar. The tune's last bar (`|]`)
+  may be short. No note is longer than what is left of the bar (longer notes
+  are written tied across it), and what is left always stays fillable with
+  the lengths allowed;
 - what abc2midi also insists on: broken rhythm between notes of equal length;
   a tie to a note of the same pitch, over plain bar lines only; `::` or a
   first ending only after their own `|:` (a part that ends `:|` without one
