@@ -67,6 +67,13 @@ def stop(daemon: subprocess.Popen, tmp_path: Path, sig: int = signal.SIGTERM) ->
         print((tmp_path / "live.log").read_text())
 
 
+def shut_down(daemon: subprocess.Popen, tmp_path: Path, *clients) -> None:
+    """However a scenario ends: the daemon first (its note-offs flushed), then its peers."""
+    stop(daemon, tmp_path)
+    time.sleep(0.2)
+    for client in clients:
+        client.stop()
+
 def wait_until(condition, timeout: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -140,8 +147,7 @@ def test_onsets_match_the_score_at_the_tempo(server, tmp_path):
         try:
             assert daemon.wait(60) == 0
         finally:
-            stop(daemon, tmp_path)
-            receiver.stop()
+            shut_down(daemon, tmp_path, receiver)
         received = receiver.messages()
         assert_paired(received)
         got = note_ons(received)
@@ -171,9 +177,7 @@ def test_a_signal_mid_note_releases_every_note(server, tmp_path, sig):
             time.sleep(0.1)  # mid-note: at 60 bpm an eighth lasts 0.5 s
             assert stop(daemon, tmp_path, sig) == 0
         finally:
-            stop(daemon, tmp_path)
-            time.sleep(0.2)
-            receiver.stop()
+            shut_down(daemon, tmp_path, receiver)
         received = receiver.messages()
         assert_paired(received)
         controllers = [d for _, d in received if d[0] == 0xB0]
@@ -197,9 +201,7 @@ def test_clock_rate_matches_bpm(server, tmp_path):
                        what="12 quarter notes of clock")
             assert stop(daemon, tmp_path) == 0
         finally:
-            stop(daemon, tmp_path)
-            time.sleep(0.2)
-            receiver.stop()
+            shut_down(daemon, tmp_path, receiver)
         received = receiver.messages()
         kinds = [d[0] for _, d in received if d[0] >= 0xF8]
         assert kinds[0] == 0xFA and kinds[-1] == 0xFC
@@ -237,9 +239,7 @@ def test_daemon_plays_on_after_the_server_goes_away_and_returns(tmp_path):
                            what="notes again")
                 assert stop(daemon, tmp_path) == 0
             finally:
-                stop(daemon, tmp_path)
-                time.sleep(0.2)
-                receiver.stop()
+                shut_down(daemon, tmp_path, receiver)
             assert_paired(receiver.messages())
             assert "output lost" in (tmp_path / "live.log").read_text()
 
@@ -259,9 +259,7 @@ def test_daemon_reconnects_when_the_synth_comes_back(server, tmp_path):
             wait_until(lambda: len(note_ons(receiver.messages())) >= 5, what="notes again")
             assert stop(daemon, tmp_path) == 0
         finally:
-            stop(daemon, tmp_path)
-            time.sleep(0.2)
-            receiver.stop()
+            shut_down(daemon, tmp_path, receiver)
         assert_paired(receiver.messages())
         assert "output connected" in (tmp_path / "live.log").read_text()
 
@@ -291,9 +289,7 @@ def test_controllers_change_tempo_panic_and_skip_to_the_next_tune(server, tmp_pa
                        what="the next tune")
             assert stop(daemon, tmp_path) == 0
         finally:
-            stop(daemon, tmp_path)
-            sender.stop()
-            receiver.stop()
+            shut_down(daemon, tmp_path, sender, receiver)
         received = receiver.messages()
         assert_paired(received)
         onsets = [t for t, p in note_ons(received) if p < 84]
@@ -326,9 +322,7 @@ def test_clock_follow_takes_tempo_and_start_stop_from_the_input(server, tmp_path
             time.sleep(1.0)
             assert stop(daemon, tmp_path) == 0
         finally:
-            stop(daemon, tmp_path)
-            sender.stop()
-            receiver.stop()
+            shut_down(daemon, tmp_path, sender, receiver)
         received = receiver.messages()
         assert_paired(received)
         got = note_ons(received)
@@ -361,8 +355,7 @@ def test_ports_are_listed_and_a_virtual_port_can_be_connected_to(server, tmp_pat
         wait_until(lambda: len(note_ons(receiver.messages())) >= 3, what="notes")
         assert stop(daemon, tmp_path) == 0
     finally:
-        stop(daemon, tmp_path)
-        receiver.stop()
+        shut_down(daemon, tmp_path, receiver)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -401,9 +394,7 @@ def test_generated_tunes_play_as_they_are_written(server, tmp_path):
             sender.command("b0147f")  # temperature controller (20) to the top
             assert daemon.wait(120) == 0
         finally:
-            stop(daemon, tmp_path)
-            sender.stop()
-            receiver.stop()
+            shut_down(daemon, tmp_path, sender, receiver)
         received = receiver.messages()
         assert_paired(received)
         played = [m.note for m in mido.MidiFile(record) if m.type == "note_on" and m.velocity]
