@@ -68,11 +68,10 @@ def agreement(tunes: list[str], examples: int) -> None:
     for text in tunes:
         tune = parse(text)
         written = run_abc2midi(text, written_order=True).notes
+        played = run_abc2midi(text).notes
         results = {
             "written": first_difference(comparable(tune.notes), written),
-            "expanded": first_difference(
-                comparable(repeats.expand(tune)), run_abc2midi(text).notes
-            ),
+            "expanded": first_difference(comparable(repeats.expand(tune)), played),
         }
         for view, diff in results.items():
             if diff is None:
@@ -80,7 +79,7 @@ def agreement(tunes: list[str], examples: int) -> None:
                 continue
             kind = diff.split()[0].rstrip(":")
             if view == "expanded" and results["written"] is None:
-                kind = "repeats read otherwise: " + _repeat_reading(tune, text)
+                kind = "repeats read otherwise: " + _repeat_reading(tune, played)
             kinds[view][kind] += 1
             if len(shown[view + kind]) < examples:
                 shown[view + kind].append(f"{diff}\n{text}")
@@ -92,9 +91,8 @@ def agreement(tunes: list[str], examples: int) -> None:
                 print("    " + example.replace("\n", "\n    "))
 
 
-def _repeat_reading(tune, text: str) -> str:
+def _repeat_reading(tune, reference) -> str:
     """Which of abc2midi's readings of repeats explains a difference in played order."""
-    reference = run_abc2midi(text).notes
     readings = [
         ("a || starts no part for abc2midi", (), True),
         ("abc2midi plays on from a last ending", repeats.DOUBLE_BARS, False),

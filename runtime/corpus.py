@@ -128,9 +128,9 @@ def read_split(path: Path) -> list[str]:
     """Tunes of a split file as `write_splits` writes them (apart by a blank line)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise AbcgenError(f"cannot read {path}: {err.strerror or err}") from None
-    return [t for t in text.split("\n\n") if t.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise AbcgenError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+    return [t.strip("\n") for t in text.split("\n\n") if t.strip()]
 
 
 def load_splits(data: Path | None = None) -> dict[str, list[str]]:

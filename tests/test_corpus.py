@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from abcgen.runtime.corpus import build_corpus, default_corpus_paths, write_splits
+from abcgen.runtime.corpus import (
+    build_corpus,
+    default_corpus_paths,
+    load_splits,
+    splits_sha256,
+    write_splits,
+)
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.tune import NORMALISER_VERSION, normalise, split_of
 
@@ -90,6 +96,9 @@ def test_splits_written_read_back_and_hash(default_corpus, tmp_path):
         joined += data
         assert data.decode("utf-8").rstrip("\n").split("\n\n") == getattr(default_corpus, name)
     assert hashlib.sha256(joined).hexdigest() == default_corpus.sha256
+    splits = load_splits(tmp_path / "data")  # as `abcgen eval --data` reads them
+    assert all(splits[n] == getattr(default_corpus, n) for n in ("train", "valid", "test"))
+    assert splits_sha256(splits) == default_corpus.sha256
     report = json.loads(written["report"].read_text())
     assert report["sha256"] == default_corpus.sha256
     assert report["tunes"] == default_corpus.report["tunes"]

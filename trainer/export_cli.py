@@ -43,15 +43,11 @@ def export(
 
 
 def _valid_tunes(path: Path | None) -> list[str]:
-    if path is None:
-        from abcgen.runtime.corpus import build_corpus
+    from abcgen.runtime.corpus import build_corpus, read_split
 
+    if path is None:
         return build_corpus().valid
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise AbcgenError(f"cannot read {path}: {err}") from None
-    tunes = [t.strip("\n") for t in text.split("\n\n") if t.strip()]
+    tunes = read_split(path)
     if not tunes:
         raise AbcgenError(f"{path} holds no tunes")
     return tunes

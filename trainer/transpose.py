@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 
+from abcgen.runtime.fields import ALTERS, MODES
+
 _LETTERS = "CDEFGAB"
 _NATURAL = (0, 2, 4, 5, 7, 9, 11)  # semitones of C D E F G A B above C
 _FIFTHS = (0, 2, 4, -1, 1, 3, 5)  # sharps (+) or flats (-) of C D E F G A B major
-_MODES = {"": 0, "maj": 0, "ion": 0, "m": -3, "min": -3, "aeo": -3, "dor": -2, "phr": -4,
-          "lyd": 1, "mix": -1, "loc": -5}
-_ACCIDENTAL = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
-_SPELL = {v: k for k, v in _ACCIDENTAL.items()}
+_MODES = {name: fifths for name, (_, fifths) in MODES.items()}  # fifths from major
+_SPELL = {v: k for k, v in ALTERS.items()}
 
 _KEY = re.compile(r"([A-G])([#b]?)([A-Za-z]*)")
 _BODY = re.compile(r"(\[[A-Za-z]:[^\]\n]*\])|(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)")
@@ -100,7 +100,7 @@ def _line(line: str, steps: int, shift: int) -> str:
         moved = step + steps
         out = ""
         if accidental is not None:
-            alter = _ACCIDENTAL[accidental] + shift - (_semitones(moved) - _semitones(step))
+            alter = ALTERS[accidental] + shift - (_semitones(moved) - _semitones(step))
             if alter not in _SPELL:
                 raise ValueError("needs a triple accidental")
             out = _SPELL[alter]
