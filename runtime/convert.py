@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from abcgen.runtime.abcwrite import write_abc
+from abcgen.runtime.corpus import read_abc_text
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.events import Diagnostic, Note
 from abcgen.runtime.midi import write_midi
@@ -33,19 +34,15 @@ class Converted:
 def read_tunes(source: Path) -> list[tuple[int, str]]:
     """The tunes of an ABC file, each with the file line it starts on."""
     try:
-        data = Path(source).read_bytes()
+        text, _ = read_abc_text(source)
     except OSError as err:
         raise AbcgenError(f"cannot read {source}: {err.strerror or err}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # older tunebooks; every byte decodes
     tunes = split_tunebook(text)
-    start = text.find(tunes[0]) if tunes else 0
+    line = text.count("\n", 0, text.find(tunes[0])) + 1 if tunes else 1
     out = []
     for tune in tunes:
-        out.append((text.count("\n", 0, start) + 1, tune))
-        start += len(tune)
+        out.append((line, tune))
+        line += tune.count("\n")
     return out
 
 

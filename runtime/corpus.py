@@ -194,13 +194,20 @@ def raw_tunes(folders: Sequence[Path] | None = None) -> Iterator[str]:
 
 
 def read_tunebook(path: Path) -> tuple[list[str], bool]:
-    """The raw tunes of one .abc file, and whether it was not UTF-8 (then read as
-    Latin-1: any byte decodes, and the normaliser drops what is not ABC)."""
+    """The raw tunes of one .abc file, and whether it was not UTF-8."""
+    text, latin1 = read_abc_text(path)
+    return split_tunebook(text), latin1
+
+
+def read_abc_text(path: Path) -> tuple[str, bool]:
+    """An .abc file's text, and whether it was not UTF-8 (then read as Latin-1, as
+    older tunebooks are: any byte decodes, and what is not ABC gets dropped later).
+    A UTF-8 byte-order mark goes, or the first tune's `X:` would not start a line."""
     data = Path(path).read_bytes()
     try:
-        return split_tunebook(data.decode("utf-8-sig")), False
+        return data.decode("utf-8-sig"), False
     except UnicodeDecodeError:
-        return split_tunebook(data.decode("latin-1")), True
+        return data.decode("latin-1"), True
 
 
 def _read_tunes(path: Path, files: Counter[str]) -> list[str]:

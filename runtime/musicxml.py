@@ -20,7 +20,7 @@ from fractions import Fraction
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.chordsymbol import parse_chord
 from abcgen.runtime.events import Bar, ChordSymbol, FieldChange, Key, Meter, Note, Tune
-from abcgen.runtime.repeats import MAX_PASSES
+from abcgen.runtime.repeats import ending_numbers
 
 _HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -192,7 +192,7 @@ def _mark_sections(measures: list[_Measure]) -> None:
         if m.ending is not None:
             passes = passes or _passes(measures, i)
             j = _volta_end(measures, i)
-            if measures[j].end_repeat and max(_numbers(m.ending), default=0) < passes:
+            if measures[j].end_repeat and max(ending_numbers(m.ending), default=0) < passes:
                 measures[j].ending_stop = (m.ending, "stop")
                 measures[j].repeat_times = passes
                 measures[start].start_repeat = True
@@ -225,22 +225,12 @@ def _passes(measures: list[_Measure], i: int) -> int:
     """How often the section whose endings start at measures[i] is played."""
     highest = 2
     while i < len(measures) and measures[i].ending is not None:
-        highest = max([highest, *_numbers(measures[i].ending)])
+        highest = max([highest, *ending_numbers(measures[i].ending)])
         j = _volta_end(measures, i)
         if not measures[j].end_repeat:
             break
         i = j + 1
     return highest
-
-
-def _numbers(ending: str) -> list[int]:
-    """'1,3' -> [1, 3]; '1-3' -> [1, 2, 3]; numbers above 8 are typos."""
-    numbers: list[int] = []
-    for part in ending.split(","):
-        low, _, high = part.strip().partition("-")
-        if low.isdigit() and (not high or high.isdigit()):
-            numbers += range(int(low), min(int(high or low), MAX_PASSES) + 1)
-    return numbers
 
 
 def _section_end(m: _Measure) -> bool:
@@ -527,7 +517,7 @@ def _time(attrs: ET.Element, meter: Meter | None) -> None:
 
 
 def _ending(bar: ET.Element, written: str, kind: str) -> None:
-    number = ", ".join(map(str, _numbers(written))) or "1"
+    number = ", ".join(map(str, ending_numbers(written))) or "1"
     el = ET.SubElement(bar, "ending", number=number, type=kind)
     if kind == "start":
         el.text = written.replace(",", ", ") + "."

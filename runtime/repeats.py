@@ -72,7 +72,7 @@ def play_order(tune: Tune) -> list[tuple[Fraction, Fraction]]:
             section, passes, turn = (bar.onset, i + 1), _passes(bars, i + 1), 1
             explicit, last_ending = bar.kind in ("|:", "::"), False
         elif bar.ending is not None:
-            if turn not in _numbers(bar.ending):
+            if turn not in ending_numbers(bar.ending):
                 spans.append((run, bar.onset))
                 i = _resume(bars, i, turn)
                 run, resumed = (bars[i].onset if i < len(bars) else end), True
@@ -100,13 +100,13 @@ def _merged(bars: list[Bar]) -> list[Bar]:
     return out
 
 
-def _numbers(ending: str) -> set[int]:
-    """'1,3' -> {1, 3}; '1-3' -> {1, 2, 3}."""
-    numbers: set[int] = set()
+def ending_numbers(ending: str) -> list[int]:
+    """'1,3' -> [1, 3]; '1-3' -> [1, 2, 3]; numbers above MAX_PASSES are typos."""
+    numbers: list[int] = []
     for part in ending.split(","):
-        low, _, high = part.partition("-")
-        if low.isdigit():
-            numbers.update(range(int(low), min(int(high or low), MAX_PASSES) + 1))
+        low, _, high = part.strip().partition("-")
+        if low.isdigit() and (not high or high.isdigit()):
+            numbers += range(int(low), min(int(high or low), MAX_PASSES) + 1)
     return numbers
 
 
@@ -115,7 +115,7 @@ def _passes(bars: list[Bar], first: int) -> int:
     highest = 2
     for bar in bars[first:]:
         if bar.ending:
-            highest = max([highest, *(n for n in _numbers(bar.ending) if n <= MAX_PASSES)])
+            highest = max([highest, *ending_numbers(bar.ending)])
         elif bar.kind != "|":
             break
     return highest
@@ -126,7 +126,7 @@ def _resume(bars: list[Bar], skipped: int, turn: int) -> int:
     for j in range(skipped + 1, len(bars)):
         bar = bars[j]
         if bar.ending is not None:
-            if turn in _numbers(bar.ending):
+            if turn in ending_numbers(bar.ending):
                 return j
         elif bar.kind != "|":
             return j

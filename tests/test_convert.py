@@ -10,6 +10,7 @@ import mido
 import pytest
 from cli import run
 
+from abcgen.runtime.convert import read_tunes
 from abcgen.runtime.parser import parse
 
 BOOK = """\
@@ -103,3 +104,9 @@ def test_as_a_real_command(book, tmp_path):
     assert mido.tempo2bpm(tempo) == pytest.approx(90)
     done = subprocess.run([*command, str(book)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr  # -o is required
+
+
+def test_a_byte_order_mark_loses_no_tune(tmp_path):
+    path = tmp_path / "bom.abc"
+    path.write_bytes("\ufeffX:1\nK:G\nGAB|\n\nX:2\nT:b\nK:G\nABc|\n\n\nX:3\nK:D\nd|\n".encode())
+    assert [line for line, _ in read_tunes(path)] == [1, 5, 11]  # where each X: stands

@@ -86,3 +86,9 @@ def test_prefix_of_a_tune_expands_to_a_prefix_of_its_played_order():
 )
 def test_bar_lines_with_nothing_between_read_as_one(body, played):
     assert order(body) == played
+
+
+def test_a_malformed_ending_number_is_ignored_not_a_crash():
+    # `1-2-3` lexes as one ending; the MusicXML writer already ignored it, expand raised
+    tune = parse("X:1\nM:4/4\nL:1/4\nK:G\n|:ABcd|1-2-3 ABcd:|4 ABcd|]\n")
+    assert expand(tune)
