@@ -63,7 +63,7 @@ def run(model: Model, tunes: int, seed: int, follow: list[str] | None, max_chars
         spent[0] += time.perf_counter() - start
         return ok
 
-    def allowed() -> np.ndarray:
+    def allowed(refused: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
         mask = constraint.allowed()[None]
         spent[0] += time.perf_counter() - start

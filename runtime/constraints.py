@@ -696,10 +696,12 @@ class BatchConstraint:
         for row, text in zip(self.rows, texts, strict=True):
             row.feed(text)
 
-    def allowed(self) -> np.ndarray:
-        """bool [batch, vocab]; rows of ended tunes allow everything (they are ignored)."""
-        out = self._out
-        for i, row in enumerate(self.rows):
+    def allowed(self, which: Sequence[int] | None = None) -> np.ndarray:
+        """bool [batch, vocab], or [len(which), vocab] for the tunes `which`; rows of
+        ended tunes allow everything (they are ignored)."""
+        rows = self.rows if which is None else [self.rows[i] for i in which]
+        out = self._out[: len(rows)]
+        for i, row in enumerate(rows):
             out[i] = self.rules.everything if row.ended else row.allowed()
         return out
 

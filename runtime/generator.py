@@ -18,9 +18,9 @@ long straggler does not keep paying for the short tunes.
 Constrained decoding plugs in through `StepMask`: the generator shows it the
 prime (`feed`), asks `allowed` before each draw and reports the draws
 (`advance`). A mask that also has `accepts(ids) -> bool [batch]` is asked about
-each tune's pick first, and `allowed` only when a pick is refused (plain
-sampling only: top-k and top-p cut the masked distribution); the tunes are the
-same either way.
+each tune's pick first, and `allowed(tunes)` only for the tunes whose pick it
+refused (plain sampling only: top-k and top-p cut the masked distribution);
+the tunes are the same either way.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class Generator:
         if hasattr(mask, "accepts") and not options.top_k and options.top_p == 1:
             return sample_checked(self._logits, self.rng, options,
                                   lambda ids: mask.accepts(self._in_tune_order(ids))[self._rows],
-                                  lambda: mask.allowed()[self._rows])
+                                  lambda refused: mask.allowed(self._rows[refused]))
         return sample(self._logits, self.rng, options, mask.allowed()[self._rows])
 
     def _in_tune_order(self, drawn: np.ndarray) -> np.ndarray:

@@ -73,10 +73,11 @@ def sample_checked(
     rng: np.random.Generator,
     options: SamplingOptions,
     accepts: Callable[[np.ndarray], np.ndarray],
-    allowed: Callable[[], np.ndarray],
+    allowed: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
-    """The draw `sample(logits, rng, options, allowed())` makes, for options without
-    top-k or top-p, asking `accepts(ids) -> bool [batch]` about each row's pick first.
+    """The draw `sample(logits, rng, options, mask)` makes, for options without top-k
+    or top-p, asking `accepts(ids) -> bool [batch]` about each row's pick first and
+    `allowed(refused) -> bool [refused rows, vocab]` only for the rows it refused.
 
     Gumbel-max draws the best noisy score, and a mask only removes candidates: when
     a row's best is allowed it is the draw. Only refused rows need their whole
@@ -91,7 +92,7 @@ def sample_checked(
     best = x.argmax(axis=1)
     refused = ~accepts(best)
     if refused.any():
-        best[refused] = _masked(x[refused], allowed()[refused]).argmax(axis=1)
+        best[refused] = _masked(x[refused], allowed(refused)).argmax(axis=1)
     return best
 
 

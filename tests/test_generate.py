@@ -72,9 +72,9 @@ def test_checking_the_pick_draws_what_the_mask_draws(seed, temperature):
     options = SamplingOptions(temperature)
     asked = []
 
-    def whole() -> np.ndarray:
+    def whole(refused: np.ndarray) -> np.ndarray:
         asked.append(1)
-        return allowed
+        return allowed[refused]
 
     checked = sample_checked(logits, np.random.default_rng(seed + 1), options,
                              lambda ids: allowed[np.arange(16), ids], whole)
