@@ -76,7 +76,6 @@ class Message:
 class Reference:
     notes: list[RefNote] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    wrote_midi: bool = False
 
     @property
     def bar_warnings(self) -> list[Message]:
@@ -103,7 +102,6 @@ def run_abc2midi(text: str, *, written_order: bool = False, timeout: float = 30)
         reference = Reference(messages=_messages(run.stdout, len(_PREFIX)))
         if mid.exists():
             reference.notes = _read_notes(mid)
-            reference.wrote_midi = True
     return reference
 
 
@@ -187,7 +185,8 @@ def comparable(notes: Iterable[Note]) -> list[RefNote]:
 
 
 def first_difference(
-    ours: list[RefNote], reference: list[RefNote], tolerance: Fraction = Fraction(2, 1920)
+    ours: list[RefNote], reference: list[RefNote],
+    tolerance: Fraction = Fraction(2, TICKS_PER_WHOLE),
 ) -> str | None:
     """None when both note lists agree (times within `tolerance`, for abc2midi's
     rounding to ticks), else the first disagreement, starting with its kind:

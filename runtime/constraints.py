@@ -686,8 +686,8 @@ class BatchConstraint:
     """Constraints for a batch of tunes: the generator's `StepMask`."""
 
     def __init__(self, vocab: Sequence[str], batch: int, *, max_chars: int | None = None,
-                 reserve: int = 200, rules: Rules | None = None) -> None:
-        self.rules = rules or rules_for(tuple(vocab))
+                 reserve: int = 200) -> None:
+        self.rules = rules_for(tuple(vocab))
         steer_at = None if max_chars is None else max(0, max_chars - reserve)
         self.rows = [Constraint(self.rules, steer_at=steer_at) for _ in range(batch)]
         self._out = np.empty((batch, len(self.rules.vocab)), dtype=bool)

@@ -35,6 +35,10 @@ class Corpus:
     report: dict[str, Any]
     sha256: str  # of train.txt + valid.txt + test.txt as write_splits writes them
 
+    def write_report(self, path: Path) -> None:
+        """What was kept and dropped and why, as JSON, with the digest of the splits."""
+        write_atomic(path, json.dumps({**self.report, "sha256": self.sha256}, indent=2) + "\n")
+
     def describe(self) -> dict[str, Any]:
         """What a model records about its data (ONNX metadata `abcgen.corpus`)."""
         return {
@@ -160,8 +164,7 @@ def write_splits(corpus: Corpus, out_dir: Path) -> dict[str, Path]:
         written[name] = out_dir / f"{name}.txt"
         write_atomic(written[name], _split_text(getattr(corpus, name)))
     written["report"] = out_dir / "report.json"
-    report = {**corpus.report, "sha256": corpus.sha256}
-    write_atomic(written["report"], json.dumps(report, indent=2) + "\n")
+    corpus.write_report(written["report"])
     return written
 
 

@@ -33,7 +33,7 @@ from abcgen.runtime.constraints import BatchConstraint
 from abcgen.runtime.corpus import splits_sha256
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.events import Bar, Note, Tune
-from abcgen.runtime.generator import generate
+from abcgen.runtime.generator import DEFAULT_MAX_CHARS, generate
 from abcgen.runtime.model import Model
 from abcgen.runtime.parser import parse
 from abcgen.runtime.sampling import SamplingOptions
@@ -276,7 +276,7 @@ def evaluate(
     num: int = 100,
     temperatures: Sequence[float] = (1.0,),
     seed: int = 0,
-    max_chars: int = 2000,
+    max_chars: int = DEFAULT_MAX_CHARS,
     abc2midi: bool = True,
     corpus_sample: int = 1000,
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:

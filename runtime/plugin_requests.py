@@ -116,10 +116,7 @@ def _generate(request: Request, prime: str) -> tuple[int, list[tuple[str, bool]]
     from abcgen.runtime.model import Model
     from abcgen.runtime.sampling import SamplingOptions, random_seed
 
-    path = Path(request.model).expanduser() if request.model else DEFAULT_MODEL
-    if not path.is_file():
-        raise AbcgenError(f"model file not found: {path}")
-    model = Model(path)
+    model = Model(Path(request.model).expanduser() if request.model else DEFAULT_MODEL)
     max_chars = _max_chars(request, prime)
     mask = None
     if not request.free:

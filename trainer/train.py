@@ -221,8 +221,7 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
         out.mkdir(parents=True, exist_ok=True)
         for stale in out.glob("*.tmp"):  # half-written files of a killed run
             stale.unlink(missing_ok=True)
-        report = {**corpus.report, "sha256": corpus.sha256}
-        write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
+        corpus.write_report(out / "report.json")
 
     # -- data --------------------------------------------------------------
     vocab = Vocab.from_texts(itertools.chain(corpus.train, corpus.valid, corpus.test))
@@ -421,10 +420,8 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
     world.barrier()
     if not (out / "best.pt").is_file():
         raise AbcgenError("training produced no finite validation score (diverged?)")
-    best_state = checkpoint.load_state(out / "best.pt")
-    best_model = CharLSTM(ModelConfig(**best_state["config"])).to(device)
-    best_model.load_state_dict(best_state["model"])
-    test = _bpc(best_model, test_tokens, device, cfg, world)
+    best = checkpoint.load_trained(out / "best.pt").model
+    test = _bpc(best.to(device), test_tokens, device, cfg, world)
     norms = world.gather(torch.tensor([_sum_of_squares(model)], dtype=torch.float64))
     metrics = dict(
         valid_bpc=pos["best_valid"],
@@ -442,7 +439,7 @@ def _train(corpus, cfg, out, resume, on_step, on_epoch, world) -> TrainResult:
     )
     save_last(metrics, carry)
     if lead:
-        best_state["metrics"] = metrics
+        best_state = _weights(best, vocab, cfg, corpus, metrics)
         checkpoint.save(out / "best.pt", best_state)
         checkpoint.save_safetensors(out / "best.safetensors", best_state)
         write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
@@ -510,9 +507,9 @@ def _weights(model: CharLSTM, vocab: Vocab, cfg: TrainConfig, corpus: Corpus,
 def _check_resumable(state: dict, cfg: TrainConfig, corpus: Corpus, world: World,
                      out: Path) -> None:
     progress = state.get("progress", {})
-    for key in ("optimizer", "rng", "log"):
-        if key not in state or not progress:
-            raise AbcgenError(f"{out}/last.pt lacks '{key}': it cannot be resumed")
+    missing = [key for key in ("progress", "optimizer", "rng", "log") if key not in state]
+    if missing:
+        raise AbcgenError(f"{out}/last.pt lacks {', '.join(missing)}: it cannot be resumed")
     if progress.get("world") != world.size:
         raise AbcgenError(
             f"{out} was trained by {progress.get('world')} process(es); resume it with as many"

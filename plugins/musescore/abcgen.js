@@ -77,8 +77,6 @@ function callAbcgen(proc, fileio, config, command, request) {
 
 // ------------------------------------------------------------------ reading a score
 
-function frac(n, d) { return [n, d]; }
-
 function reduce(n, d) {
     var a = n, b = d;
     while (b) { var t = a % b; a = b; b = t; }
