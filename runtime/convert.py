@@ -46,6 +46,20 @@ def read_tunes(source: Path) -> list[tuple[int, str]]:
     return out
 
 
+def output_kind(target: Path) -> str:
+    """'abc', 'midi' or 'musicxml' from `target`'s suffix, once its folder is known to
+    exist: checked before any work, so a typo costs nothing."""
+    kind = FORMATS.get(target.suffix.lower())
+    if kind is None:
+        raise AbcgenError(
+            f"unknown output format {target.suffix or '(no suffix)'!r} for {target}: "
+            f"use one of {', '.join(FORMATS)}"
+        )
+    if not target.parent.is_dir():
+        raise AbcgenError(f"cannot write {target}: folder {target.parent} does not exist")
+    return kind
+
+
 def convert_file(
     source: Path,
     target: Path,
@@ -58,14 +72,7 @@ def convert_file(
     """Write each tune of `source` (or only the `tune`-th, from 1) in the format that
     `target`'s suffix names: `target` itself for one tune, else OUT-1.ext, OUT-2.ext..."""
     target = Path(target)
-    kind = FORMATS.get(target.suffix.lower())
-    if kind is None:
-        raise AbcgenError(
-            f"unknown output format {target.suffix or '(no suffix)'!r} for {target}: "
-            f"use one of {', '.join(FORMATS)}"
-        )
-    if not target.parent.is_dir():
-        raise AbcgenError(f"cannot write {target}: folder {target.parent} does not exist")
+    kind = output_kind(target)
     tunes = read_tunes(source)
     if not tunes:
         raise AbcgenError(f"no tune in {source} (a tune starts with an X: or K: line)")

@@ -86,6 +86,7 @@ class TuneFacts:
     """What the report counts about one generated tune."""
 
     text: str
+    tune: Tune  # as parsed, for the statistics
     ended: bool  # the model wrote EOS (not cut at the length limit)
     valid: bool  # no error from our parser
     errors: list[str]
@@ -153,6 +154,7 @@ def tune_facts(text: str, ended: bool, copies: CopyIndex | None, abc2midi: bool)
     kinds = [e.kind for e in tune.events if isinstance(e, Bar)]
     return TuneFacts(
         text=text,
+        tune=tune,
         ended=ended,
         valid=tune.valid,
         errors=errors,
@@ -304,7 +306,7 @@ def evaluate(
                                             constrained=constrained, max_chars=max_chars)
             facts = [tune_facts(t, ended, copies, abc2midi) for t, ended in texts]
             name = f"T{temperature:g} {'mask' if constrained else 'free'}"
-            hists[name] = histograms(parse(f.text) for f in facts)
+            hists[name] = histograms(f.tune for f in facts)
             run = {"name": name, "temperature": temperature, "constrained": constrained,
                    "fallbacks": fallbacks, **summarise(facts),
                    "distance": {k: distance(v, hists["corpus"][k]) for k, v in hists[name].items()},

@@ -16,11 +16,6 @@ from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.cli import app
 from abcgen.runtime.errors import AbcgenError
 
-# One file per run holds all tunes for ABC (a tunebook); the others hold one tune,
-# so several tunes go to OUT-1.mid, OUT-2.mid, ...
-FORMATS = {".abc": "abc", ".mid": "midi", ".midi": "midi", ".musicxml": "musicxml",
-           ".xml": "musicxml"}  # fmt: skip
-
 
 @app.command()
 def generate(
@@ -97,14 +92,10 @@ def generate(
 
 def _output_kind(out: Path | None) -> str | None:
     if out is None:
-        return None
-    kind = FORMATS.get(out.suffix.lower())
-    if kind is None:
-        raise AbcgenError(f"unknown output format {out.suffix or '(no suffix)'!r} for {out}: "
-                          f"use one of {', '.join(FORMATS)}")
-    if not out.parent.is_dir():
-        raise AbcgenError(f"cannot write {out}: folder {out.parent} does not exist")
-    return kind
+        return None  # stdout: the writers stay unimported
+    from abcgen.runtime.convert import output_kind
+
+    return output_kind(out)
 
 
 def _write(kind: str | None, out: Path | None, texts: list[str], titles: list[str]) -> None:
