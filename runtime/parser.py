@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import lru_cache
 
 from abcgen.runtime.bars import BarClock, bar_kind
 from abcgen.runtime.events import (
@@ -116,6 +117,16 @@ class _Chord:
     written: Fraction | None = None
 
 
+@lru_cache(maxsize=256)
+def _unit_multiple(text: str) -> Fraction | None:
+    """A length text as a multiple of the unit length (None when it is zero); cached,
+    as a tune uses a handful of lengths over and over."""
+    num, slashes, den = _LENGTH.fullmatch(text).groups()
+    numerator = int(num) if num else 1
+    denominator = (int(den) if den else 2) << (len(slashes) - 1) if slashes else 1
+    return Fraction(numerator, denominator) if numerator and denominator else None
+
+
 class Parser:
     """Reads one tune incrementally.
 
@@ -152,8 +163,6 @@ class Parser:
         self._tuplet = (3, 2, Fraction(2, 3))  # p, q, q/p of the open tuplet
         self._tuplet_index = 0
         self._decorations: list[str] = []
-        self._lengths: dict[str, Fraction] = {}  # length text -> written length, for `unit`
-        self._lengths_unit = self.unit
         self._last = (1, 1)  # position of the last note, for end-of-tune messages
         self._tail = "line start"  # after the end: where the ignored text has got to
         self._tail_line = 0
@@ -280,23 +289,16 @@ class Parser:
         return pitch
 
     def _written(self, text: str, t: Token) -> Fraction:
-        """Written length in whole notes (cached: a tune uses a handful of lengths)."""
-        if self._lengths_unit != self.unit:
-            self._lengths, self._lengths_unit = {}, self.unit
-        written = self._lengths.get(text)
-        if written is None:
-            written = self._lengths[text] = self._length(text, t) * self.unit
-        return written
+        """Written length in whole notes."""
+        return self._length(text, t) * self.unit
 
     def _length(self, text: str, t: Token) -> Fraction:
         """`2` `/2` `/` `//` `3/2` `3/` as a multiple of the unit length."""
-        num, slashes, den = _LENGTH.fullmatch(text).groups()
-        numerator = int(num) if num else 1
-        denominator = (int(den) if den else 2) << (len(slashes) - 1) if slashes else 1
-        if numerator == 0 or denominator == 0:
+        length = _unit_multiple(text)
+        if length is None:
             self._error(t, f"length {text!r} is zero; read as 1")
             return Fraction(1)
-        return Fraction(numerator, denominator)
+        return length
 
     def _add_group(self, heads: list[_Head], written: Fraction, t: Token, **extra) -> None:
         """Hold a new note, rest or chord; what was held before it is now certain."""

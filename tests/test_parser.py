@@ -454,3 +454,8 @@ def test_free_meter_and_bad_values():
     with pytest.raises(ValueError, match="tempo"):
         parse_tempo("1/4=0", F(1, 8))
     assert parse_tempo('"Allegro"', F(1, 8)) is None
+
+
+def test_every_zero_length_is_reported_not_only_the_first():
+    tune = parse("X:1\nM:4/4\nL:1/4\nK:G\nA0 B0 c2|\n")
+    assert [(d.line, d.col) for d in tune.diagnostics if "is zero" in d.message] == [(5, 1), (5, 4)]
