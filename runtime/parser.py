@@ -117,6 +117,11 @@ class _Chord:
     written: Fraction | None = None
 
 
+def _without_comment(value: str) -> str:
+    """A field's value: what comes before a `%` comment, trimmed."""
+    return value.split("%", 1)[0].strip()
+
+
 @lru_cache(maxsize=256)
 def _unit_multiple(text: str) -> Fraction | None:
     """A length text as a multiple of the unit length (None when it is zero); cached,
@@ -444,6 +449,7 @@ class Parser:
             self._body_field(t.text[0], t.text[2:], t)
 
     def _body_field(self, name: str, value: str, t: Token) -> None:
+        value = _without_comment(value)
         if name in _BODY_ONLY_IN_HEADER:
             return self._warn(t, f"{name}: field is not allowed in the tune body, ignored")
         if name == "M":
@@ -454,8 +460,6 @@ class Parser:
 
     def _apply_field(self, name: str, value: str, t: Token, onset: Fraction) -> None:
         """Emit a field as an event; K: and Q: are read here, M: and L: before."""
-        if name in "KMLQ":
-            value = value.split("%", 1)[0].strip()
         change = FieldChange(onset, name, value, line=t.line, col=t.col)
         if name == "K":
             try:
@@ -478,7 +482,7 @@ class Parser:
     def _read(self, read, value: str, t: Token, old):
         """A field value read by `read`, or `old` (with an error) if it cannot be read."""
         try:
-            return read(value.split("%", 1)[0].strip())
+            return read(value)
         except ValueError as err:
             self._error(t, str(err))
             return old
@@ -494,9 +498,9 @@ class Parser:
                 self._finish()
         elif text[0] == "+" and self._header:
             name, value, line, col = self._header[-1]
-            self._header[-1] = (name, value + " " + text[2:].strip(), line, col)
+            self._header[-1] = (name, value + " " + _without_comment(text[2:]), line, col)
         elif text[0] not in "%+":
-            self._header.append((text[0], text[2:].strip(), t.line, t.col))
+            self._header.append((text[0], _without_comment(text[2:]), t.line, t.col))
             if text[0] == "K":
                 self._start_body()
 

@@ -459,3 +459,8 @@ def test_free_meter_and_bad_values():
 def test_every_zero_length_is_reported_not_only_the_first():
     tune = parse("X:1\nM:4/4\nL:1/4\nK:G\nA0 B0 c2|\n")
     assert [(d.line, d.col) for d in tune.diagnostics if "is zero" in d.message] == [(5, 1), (5, 4)]
+
+
+def test_comments_stay_out_of_field_values():
+    tune = parse("X:1\nT:My Reel % from Bob\nM:4/4 % common time\nK:G\nABcd|\n")
+    assert (tune.title, tune.fields["M"]) == ("My Reel", "4/4")
