@@ -32,7 +32,7 @@ import numpy as np
 from abcgen.runtime.constraints import BatchConstraint
 from abcgen.runtime.corpus import splits_sha256
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import Bar, Note, Tune
+from abcgen.runtime.events import SEMITONE, Bar, Note, Tune
 from abcgen.runtime.generator import DEFAULT_MAX_CHARS, generate
 from abcgen.runtime.model import Model
 from abcgen.runtime.parser import parse
@@ -40,7 +40,6 @@ from abcgen.runtime.sampling import SamplingOptions
 
 COPY_RUN = 4  # bars: a tune with this many consecutive bars of one training tune copies it
 FINAL = {"|]", "||", ":|", "::"}
-_STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 # Note-length bins (whole notes); anything else counts as 'other'.
 LENGTH_BINS = [Fraction(1, d) * n for n, d in ((1, 32), (1, 16), (3, 32), (1, 8), (3, 16),
                                                 (1, 4), (3, 8), (1, 2), (3, 4), (1, 1))]
@@ -209,7 +208,7 @@ def _tonic(tune: Tune) -> int:
     if tune.key is None:
         return 0
     tonic = tune.key.tonic
-    return (_STEPS[tonic[0]] + {"#": 1, "b": -1}.get(tonic[1:], 0)) % 12
+    return (SEMITONE[tonic[0]] + {"#": 1, "b": -1}.get(tonic[1:], 0)) % 12
 
 
 def distance(p: np.ndarray, q: np.ndarray) -> dict[str, float]:

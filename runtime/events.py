@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 STEPS = "CDEFGAB"
-_SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class Pitch:
 
     @property
     def midi(self) -> int:
-        return 12 * (self.octave + 1) + _SEMITONE[self.step] + self.alter
+        return 12 * (self.octave + 1) + SEMITONE[self.step] + self.alter
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,10 @@ MODES = {
     "mix": ("mix", -1), "dor": ("dor", -2), "phr": ("phr", -4),
     "lyd": ("lyd", 1), "loc": ("loc", -5),
 }  # fmt: skip
-_TONIC_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F": -1}
+# Canonical mode -> its name in MusicXML and MuseScore.
+MODE_NAMES = {"maj": "major", "min": "minor", "mix": "mixolydian", "dor": "dorian",
+              "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}
+TONIC_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F": -1}
 _KEY = re.compile(r"(?P<tonic>[A-G])(?P<sign>[#b]?)(?P<mode>[A-Za-z]*)")
 _ACCIDENTAL = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])$")
 ALTERS = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
@@ -54,7 +57,7 @@ def parse_key(value: str) -> tuple[Key, list[str]]:
         mode_key = "maj"
     mode, offset = MODES[mode_key]
     tonic = m["tonic"] + m["sign"]
-    fifths = _TONIC_FIFTHS[m["tonic"]] + {"#": 7, "b": -7, "": 0}[m["sign"]] + offset
+    fifths = TONIC_FIFTHS[m["tonic"]] + {"#": 7, "b": -7, "": 0}[m["sign"]] + offset
     if abs(fifths) > 7:
         raise ValueError(f"K: key {tonic}{mode} needs more than 7 sharps or flats")
     extra: dict[str, int] = {}

@@ -20,6 +20,7 @@ from fractions import Fraction
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.chordsymbol import parse_chord
 from abcgen.runtime.events import Bar, ChordSymbol, FieldChange, Key, Meter, Note, Tune
+from abcgen.runtime.fields import MODE_NAMES
 from abcgen.runtime.repeats import ending_numbers
 
 _HEADER = (
@@ -49,15 +50,6 @@ _NOTATED = dict(
         reverse=True,
     )
 )
-_MODES = {
-    "maj": "major",
-    "min": "minor",
-    "mix": "mixolydian",
-    "dor": "dorian",
-    "phr": "phrygian",
-    "lyd": "lydian",
-    "loc": "locrian",
-}
 _ACCIDENTALS = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
 _SECTION_END = {"light-light", "light-heavy"}
 # ABC decoration (with or without its !..! or +..+) -> (notations child, element)
@@ -503,7 +495,7 @@ def _key(attrs: ET.Element, key: Key | None) -> None:
         ET.SubElement(el, "fifths").text = "0"
     else:
         ET.SubElement(el, "fifths").text = str(key.fifths)
-        ET.SubElement(el, "mode").text = _MODES.get(key.mode, key.mode)
+        ET.SubElement(el, "mode").text = MODE_NAMES.get(key.mode, key.mode)
 
 
 def _time(attrs: ET.Element, meter: Meter | None) -> None:

@@ -27,12 +27,10 @@ from fractions import Fraction
 from typing import Any
 
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import Bar, Key, Meter, Note, Pitch, Tune
-from abcgen.runtime.tune import header_text
+from abcgen.runtime.events import SEMITONE, Bar, Key, Meter, Note, Pitch, Tune
+from abcgen.runtime.fields import MODE_NAMES, TONIC_FIFTHS, default_unit, parse_key
 
-_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}
 _LINE_OF_FIFTHS = "FCGDAEB"
-_SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 # Every length the cursor draws as one note value (breve to 128th, up to two dots), longest first.
 _DRAWABLE = sorted(
     (Fraction(2, 2**k) * (2 - Fraction(1, 2**dots)) for k in range(9) for dots in range(3)),
@@ -40,8 +38,6 @@ _DRAWABLE = sorted(
 )
 _MODE_SUFFIX = {"major": "", "ionian": "", "minor": "m", "aeolian": "m", "dorian": "dor",
                 "mixolydian": "mix", "phrygian": "phr", "lydian": "lyd", "locrian": "loc"}
-_MODE_NAMES = {"maj": "major", "min": "minor", "dor": "dorian", "mix": "mixolydian",
-               "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}
 # Mode -> where its tonic sits on the line of fifths, from the major key of the signature.
 _MODE_SHIFT = {"": 0, "m": 3, "dor": 2, "mix": 1, "phr": 4, "lyd": -1, "loc": 5}
 _ACCIDENTAL = {-2: "__", -1: "_", 0: "=", 1: "^", 2: "^^"}
@@ -53,7 +49,7 @@ _BAR_KINDS = {"|", "||", "|]", "[|", "|:", ":|", "::"}
 
 def tpc(pitch: Pitch) -> int:
     """MuseScore's tonal pitch class of a spelled pitch."""
-    return 14 + _FIFTHS[pitch.step] + 7 * pitch.alter
+    return 14 + TONIC_FIFTHS[pitch.step] + 7 * pitch.alter
 
 
 def spell(midi: int, tpc_value: int | None, fifths: int = 0) -> Pitch:
@@ -63,7 +59,7 @@ def spell(midi: int, tpc_value: int | None, fifths: int = 0) -> Pitch:
     if not -1 <= tpc_value <= 33:
         raise AbcgenError(f"selection: tpc {tpc_value} is outside -1..33")
     step, alter = _step_alter(tpc_value)
-    octave, rest = divmod(midi - alter - _SEMITONE[step], 12)
+    octave, rest = divmod(midi - alter - SEMITONE[step], 12)
     if rest:
         raise AbcgenError(f"selection: tpc {tpc_value} cannot spell MIDI pitch {midi}")
     return Pitch(step, octave - 1, alter)
@@ -82,7 +78,7 @@ def _default_tpc(midi: int, fifths: int) -> int:
 def key_json(key: Key | None) -> dict[str, Any] | None:
     if key is None:
         return None
-    return {"fifths": key.fifths, "mode": _MODE_NAMES.get(key.mode, "major"), "tonic": key.tonic}
+    return {"fifths": key.fifths, "mode": MODE_NAMES.get(key.mode, "major"), "tonic": key.tonic}
 
 
 def time_json(meter: Meter | None) -> dict[str, int] | None:
@@ -227,9 +223,8 @@ def selection_to_prime(selection: dict[str, Any]) -> Prime:
     step, alter = _step_alter(14 + fifths + _MODE_SHIFT[suffix])
     key_text = step + {-1: "b", 0: "", 1: "#"}[alter] + suffix
     meter_text = f"{meter.numerator}/{meter.denominator}"
-    header = header_text(meter_text, key_text, None)
-    unit = Fraction(header.splitlines()[1][2:])
-    writer = _AbcWriter(Key(step, suffix or "maj", fifths), meter, unit)
+    unit = default_unit(meter)
+    writer = _AbcWriter(parse_key(key_text)[0], meter, unit)
     offset = selection.get("offset")
     writer.position = Fraction(*offset) if offset else Fraction(0)
     writer.write(_flatten(items))
