@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from abcgen.exported import DEFAULT_MODEL
-from abcgen.runtime.constraints import Constraint, Rules
-from abcgen.runtime.model import Model
-from abcgen.runtime.sampling import SamplingOptions, sample_checked
+from abcgen.runtime.generate.constraints import Constraint, Rules
+from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.sampling import SamplingOptions, sample_checked
 
 
 def random_seed_shape_model(folder: Path) -> Path:

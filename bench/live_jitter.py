@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 
 from abcgen.exported import DEFAULT_MODEL
-from abcgen.runtime.corpus import default_corpus_paths, raw_tunes
-from abcgen.runtime.performance import Performance, Style
-from abcgen.runtime.playback import whole_note_seconds
-from abcgen.runtime.tune import split_tunebook
+from abcgen.runtime.abc.corpus import default_corpus_paths, raw_tunes
+from abcgen.runtime.abc.tune import split_tunebook
+from abcgen.runtime.live.performance import Performance, Style
+from abcgen.runtime.live.playback import whole_note_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from jack import JackServer, Receiver
@@ -105,7 +105,7 @@ def main() -> None:
         source = ["--model", str(args.model)] if args.model else ["--abc", str(args.abc)]
         receiver = Receiver(server, folder / "received.txt")
         log, daemon_log = folder / "played.abc", folder / "live.log"
-        cmd = [sys.executable, "-m", "abcgen.runtime.live_cli", "--api", "jack", *source,
+        cmd = [sys.executable, "-m", "abcgen.runtime.cli.live", "--api", "jack", *source,
                "--tunes", str(args.tunes), "--bpm", str(args.bpm), "--humanise", "0",
                "--gap", "1", "--port", receiver.port, "--abc-log", str(log), "--seed", "1",
                *daemon_options]

@@ -16,10 +16,10 @@ import argparse
 import time
 from collections import Counter, defaultdict
 
-from abcgen.runtime import repeats
-from abcgen.runtime.abc2midi import comparable, first_difference, run_abc2midi
-from abcgen.runtime.corpus import build_corpus, raw_tunes
-from abcgen.runtime.parser import Parser, parse
+from abcgen.runtime.abc import repeats
+from abcgen.runtime.abc.corpus import build_corpus, raw_tunes
+from abcgen.runtime.abc.parser import Parser, parse
+from abcgen.runtime.evaluate.abc2midi import comparable, first_difference, run_abc2midi
 
 
 def corpus_tunes(raw: bool) -> list[str]:

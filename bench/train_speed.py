@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from abcgen.runtime.corpus import build_corpus, default_corpus_paths
+from abcgen.runtime.abc.corpus import build_corpus, default_corpus_paths
 from abcgen.trainer.train import config_for, train
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import mido
 
-from abcgen.runtime.events import Note
+from abcgen.runtime.abc.events import Note
 
 MSCORE = shutil.which("mscore3") or shutil.which("mscore")
 # Lines that are progress or known to be harmless: MuseScore 3 knows only major

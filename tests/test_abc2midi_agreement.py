@@ -3,7 +3,7 @@
 A seeded sample of cleaned corpus tunes: pitch, onset and duration of every
 note (grace notes dropped, ties merged) must agree with what abc2midi plays,
 in written order (repeat signs blanked for abc2midi) and with repeats expanded.
-The method is in runtime/abc2midi.py; bench/parse_corpus.py runs the whole corpus.
+The method is in runtime/evaluate/abc2midi.py; bench/parse_corpus.py runs the whole corpus.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from fractions import Fraction
 
 import pytest
 
-from abcgen.runtime.abc2midi import (
+from abcgen.runtime.abc.corpus import raw_tunes
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.repeats import expand
+from abcgen.runtime.abc.tune import normalise
+from abcgen.runtime.evaluate.abc2midi import (
     RefNote,
     comparable,
     first_difference,
     neutralise,
     run_abc2midi,
 )
-from abcgen.runtime.corpus import raw_tunes
-from abcgen.runtime.parser import parse
-from abcgen.runtime.repeats import expand
-from abcgen.runtime.tune import normalise
 
 pytestmark = pytest.mark.skipif(
     shutil.which("abc2midi") is None, reason="abc2midi not installed (apt install abcmidi)"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from test_musicxml import SAMPLE, corpus_tune
 
-from abcgen.runtime.abcwrite import format_abc, write_abc
+from abcgen.runtime.abc.events import Bar
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.writer import format_abc, write_abc
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import Bar
-from abcgen.runtime.parser import parse
 
 # What the model writes: canonical header, the whole body on one line.
 GENERATED = (

@@ -13,13 +13,13 @@ from tiny_models import exported, real_tunes, vocab_of
 from typer.testing import CliRunner
 
 from abcgen.exported import DEFAULT_MODEL
-from abcgen.runtime.abc2midi import run_abc2midi
-from abcgen.runtime.constraints import BOS, EOS, BatchConstraint, Constraint, Rules
-from abcgen.runtime.generator import generate
-from abcgen.runtime.model import Model
-from abcgen.runtime.parser import parse
-from abcgen.runtime.sampling import SamplingOptions
-from abcgen.runtime.tune import split_tunebook
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.tune import split_tunebook
+from abcgen.runtime.evaluate.abc2midi import run_abc2midi
+from abcgen.runtime.generate.constraints import BOS, EOS, BatchConstraint, Constraint, Rules
+from abcgen.runtime.generate.generator import generate
+from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.sampling import SamplingOptions
 
 VOCAB = vocab_of(real_tunes())
 JIG = "M:6/8\nL:1/8\nK:G\n"

@@ -10,8 +10,8 @@ import mido
 import pytest
 from cli import run
 
-from abcgen.runtime.convert import read_tunes
-from abcgen.runtime.parser import parse
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.formats.convert import read_tunes
 
 BOOK = """\
 %abc-2.1

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from abcgen.runtime.corpus import (
+from abcgen.runtime.abc.corpus import (
     build_corpus,
     default_corpus_paths,
     load_splits,
     splits_sha256,
     write_splits,
 )
+from abcgen.runtime.abc.tune import NORMALISER_VERSION, normalise, split_of
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.tune import NORMALISER_VERSION, normalise, split_of
 
 JIG = "X:{n}\nT:Jig {n}\nM:6/8\nL:1/8\nK:D\n{body}\n"
 BODIES = ["DFA dAF|GBd gdB|AFD EFG|FDD D3:|", "ABc def|gfe dcB|A3 F3|D6|]", "fed cBA|B3 E3|]"]
@@ -40,7 +40,7 @@ def test_default_corpus_paths_are_the_folk_collections():
 
 def test_default_corpus_paths_do_not_import_music21():
     code = (
-        "import sys; from abcgen.runtime.corpus import default_corpus_paths; "
+        "import sys; from abcgen.runtime.abc.corpus import default_corpus_paths; "
         "default_corpus_paths(); print('music21' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from abcgen.runtime.corpus import default_corpus_paths
+from abcgen.runtime.abc.corpus import default_corpus_paths
 
 SOURCE = default_corpus_paths()[0] / "0001-0050.abc"  # 50 real O'Neill's tunes
 

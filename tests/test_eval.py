@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from tiny_models import exported, real_tunes
 
-from abcgen.runtime.evaluate import (
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.evaluate.report import (
     CopyIndex,
     bar_lengths,
     bar_texts,
@@ -19,8 +20,7 @@ from abcgen.runtime.evaluate import (
     histograms,
     tune_facts,
 )
-from abcgen.runtime.model import Model
-from abcgen.runtime.parser import parse
+from abcgen.runtime.generate.model import Model
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from abcgen.runtime import live_cli
+from abcgen.runtime.cli import live as live_cli
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -31,7 +31,7 @@ def test_bad_options_leave_with_a_message(monkeypatch, capsys, args, message):
 
 
 def test_as_a_process_without_a_traceback():
-    done = subprocess.run([sys.executable, "-m", "abcgen.runtime.live_cli", "--api", "bogus"],
+    done = subprocess.run([sys.executable, "-m", "abcgen.runtime.cli.live", "--api", "bogus"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "error: --api must be" in done.stderr and "Traceback" not in done.stderr

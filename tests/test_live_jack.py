@@ -50,7 +50,7 @@ def server():
 
 
 def live(server: JackServer, tmp_path: Path, *args: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "abcgen.runtime.live_cli", "--api", "jack",
+    cmd = [sys.executable, "-m", "abcgen.runtime.cli.live", "--api", "jack",
            "--abc-log", str(tmp_path / "played.abc"), *args]
     log = (tmp_path / "live.log").open("w")
     return subprocess.Popen(cmd, env={**server.env, "PYTHONFAULTHANDLER": "1"},
@@ -341,7 +341,7 @@ def test_clock_follow_takes_tempo_and_start_stop_from_the_input(server, tmp_path
 
 def test_ports_are_listed_and_a_virtual_port_can_be_connected_to(server, tmp_path):
     receiver = Receiver(server, tmp_path / "received.txt")
-    listing = subprocess.run([sys.executable, "-m", "abcgen.runtime.live_cli", "--list-ports",
+    listing = subprocess.run([sys.executable, "-m", "abcgen.runtime.cli.live", "--list-ports",
                               "--api", "jack"], env=server.env, capture_output=True, text=True,
                              timeout=120)
     assert listing.returncode == 0

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from test_musicxml import ABC_SOUP, SAMPLE, corpus_tune
 
-from abcgen.runtime.chordsymbol import parse_chord
+from abcgen.runtime.abc.chordsymbol import parse_chord
+from abcgen.runtime.abc.events import ChordSymbol
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.repeats import expand
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import ChordSymbol
-from abcgen.runtime.midi import TICKS_PER_BEAT, default_bpm, tune_to_midi, write_midi
-from abcgen.runtime.parser import parse
-from abcgen.runtime.repeats import expand
+from abcgen.runtime.formats.midi import TICKS_PER_BEAT, default_bpm, tune_to_midi, write_midi
 
 REEL = 'X:1\nT:Reel\nM:4/4\nL:1/8\nK:D\n"D"FAAB AFED|"G"B2 (3BBB "A"AFED|]\n'
 

@@ -15,13 +15,13 @@ import xmlschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abcgen.runtime.convert import read_tunes
+from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.repeats import expand
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import Bar, ChordSymbol, FieldChange
-from abcgen.runtime.midi import write_midi
-from abcgen.runtime.musicxml import tune_to_musicxml, write_musicxml
-from abcgen.runtime.parser import parse
-from abcgen.runtime.repeats import expand
+from abcgen.runtime.formats.convert import read_tunes
+from abcgen.runtime.formats.midi import write_midi
+from abcgen.runtime.formats.musicxml import tune_to_musicxml, write_musicxml
 
 MUSIC21 = Path(importlib.util.find_spec("music21").origin).parent
 CORPUS = MUSIC21 / "corpus"

@@ -11,10 +11,10 @@ from fractions import Fraction as F
 
 import pytest
 
-from abcgen.runtime.corpus import default_corpus_paths
-from abcgen.runtime.events import Bar, ChordSymbol, FieldChange, Note
-from abcgen.runtime.fields import parse_meter, parse_tempo
-from abcgen.runtime.parser import Parser, parse
+from abcgen.runtime.abc.corpus import default_corpus_paths
+from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Note
+from abcgen.runtime.abc.fields import parse_meter, parse_tempo
+from abcgen.runtime.abc.parser import Parser, parse
 
 HEAD = "X:1\nM:4/4\nL:1/8\nK:C\n"
 
@@ -395,7 +395,7 @@ def test_open_syntax_is_visible_while_waiting():
 
 
 def _corpus_tunes(count: int) -> list[str]:
-    from abcgen.runtime.tune import split_tunebook
+    from abcgen.runtime.abc.tune import split_tunebook
 
     folder = default_corpus_paths()[0]
     text = sorted(folder.glob("*.abc"))[0].read_text(encoding="utf-8", errors="replace")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from abcgen.runtime.events import Bar
-from abcgen.runtime.parser import parse
-from abcgen.runtime.performance import WHOLE, Performance, Style
-from abcgen.runtime.tune import split_tunebook
+from abcgen.runtime.abc.events import Bar
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.tune import split_tunebook
+from abcgen.runtime.live.performance import WHOLE, Performance, Style
 
 
 @cache

@@ -13,7 +13,7 @@ import math
 import mido
 import pytest
 
-from abcgen.runtime.playback import (
+from abcgen.runtime.live.playback import (
     CLOCK,
     START,
     STOP,

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from tiny_models import exported, real_tunes
 from typer.testing import CliRunner
 
+from abcgen.runtime.abc.events import Note, Pitch
+from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import Note, Pitch
-from abcgen.runtime.parser import parse
-from abcgen.runtime.plugin_io import (
+from abcgen.runtime.generate.prime import prime_text
+from abcgen.runtime.musescore.score_io import (
     drawable_pieces,
     events_to_items,
     item_notes,
@@ -31,7 +32,6 @@ from abcgen.runtime.plugin_io import (
     spell,
     tpc,
 )
-from abcgen.runtime.prime import prime_text
 
 ABCGEN = Path(sys.executable).with_name("abcgen")
 PLUGIN_FILES = Path(__file__).resolve().parent.parent / "plugins" / "musescore"

@@ -22,10 +22,10 @@ from cli import app
 from tiny_models import exported
 from typer.testing import CliRunner
 
-from abcgen.runtime.musicxml import write_musicxml
-from abcgen.runtime.parser import parse
-from abcgen.runtime.plugin_io import events_to_items, key_json
-from abcgen.runtime.plugin_requests import Request, continue_for_plugin
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.formats.musicxml import write_musicxml
+from abcgen.runtime.musescore.requests import Request, continue_for_plugin
+from abcgen.runtime.musescore.score_io import events_to_items, key_json
 
 MSCORE = shutil.which("mscore3")
 pytestmark = pytest.mark.skipif(MSCORE is None, reason="needs MuseScore 3 (apt musescore3)")

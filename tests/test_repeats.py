@@ -10,8 +10,8 @@ from fractions import Fraction
 
 import pytest
 
-from abcgen.runtime.parser import parse
-from abcgen.runtime.repeats import expand, play_order
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.repeats import expand, play_order
 
 
 def order(body: str) -> str:

@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from abcgen.runtime.corpus import build_corpus, default_corpus_paths
+from abcgen.runtime.abc.corpus import build_corpus, default_corpus_paths
 from abcgen.trainer.train import config_for, train
 
 SOURCE = default_corpus_paths()[0] / "0001-0050.abc"  # 50 real O'Neill's tunes

@@ -12,10 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abcgen.runtime import tune
-from abcgen.runtime.corpus import raw_tunes
-from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.tune import (
+from abcgen.runtime.abc import tune
+from abcgen.runtime.abc.corpus import raw_tunes
+from abcgen.runtime.abc.tune import (
     BOS,
     EOS,
     canonical_key,
@@ -24,6 +23,7 @@ from abcgen.runtime.tune import (
     split_of,
     split_tunebook,
 )
+from abcgen.runtime.errors import AbcgenError
 
 # What may stand in a canonical body line once inline K:/M:/L: fields are taken out.
 MUSIC_CHARS = set("ABCDEFGabcdefgzxZX^_=,'0123456789/|:[]{}()<>-~ ")

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from abcgen.runtime.corpus import default_corpus_paths
+from abcgen.runtime.abc.corpus import default_corpus_paths
+from abcgen.runtime.abc.tune import BOS, EOS, normalise, split_tunebook
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.tune import BOS, EOS, normalise, split_tunebook
 from abcgen.trainer.vocab import Vocab
 
 

@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
+from abcgen.runtime.abc.corpus import build_corpus, write_splits
 from abcgen.runtime.cli import run_app
-from abcgen.runtime.corpus import build_corpus, write_splits
 from abcgen.trainer.train import PRESETS, config_for, resume_config, train
 
 app = typer.Typer(

@@ -43,7 +43,7 @@ def export(
 
 
 def _valid_tunes(path: Path | None) -> list[str]:
-    from abcgen.runtime.corpus import build_corpus, read_split
+    from abcgen.runtime.abc.corpus import build_corpus, read_split
 
     if path is None:
         return build_corpus().valid

@@ -50,7 +50,7 @@ from abcgen.trainer.transpose import transpose_tune
 from abcgen.trainer.vocab import Vocab
 
 if TYPE_CHECKING:
-    from abcgen.runtime.corpus import Corpus
+    from abcgen.runtime.abc.corpus import Corpus
 
 
 @dataclass

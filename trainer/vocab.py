@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from abcgen.runtime.abc.tune import BOS, EOS
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.tune import BOS, EOS
 
 
 class Vocab:

@@ -24,8 +24,8 @@ def check(
     an error, 2 when the file cannot be read.
     """
     # Imported here, not at the top: every `abcgen` call loads this module.
-    from abcgen.runtime.convert import read_tunes
-    from abcgen.runtime.parser import parse
+    from abcgen.runtime.abc.parser import parse
+    from abcgen.runtime.formats.convert import read_tunes
 
     tunes = read_tunes(source)
     if not tunes:

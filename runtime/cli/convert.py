@@ -40,7 +40,7 @@ def convert(
 ) -> None:
     """Convert ABC tunes to MIDI, MusicXML (for MuseScore) or clean ABC."""
     # Imported here, not at the top: every `abcgen` call loads this module.
-    from abcgen.runtime.convert import convert_file
+    from abcgen.runtime.formats.convert import convert_file
 
     results = convert_file(source, output, tune=tune, bpm=bpm, program=program, chords=chords)
     for r in results:

@@ -40,9 +40,9 @@ def eval_model(
     from rich.console import Console
     from rich.table import Table
 
+    from abcgen.runtime.abc.corpus import load_splits
     from abcgen.runtime.atomic import write_atomic
-    from abcgen.runtime.corpus import load_splits
-    from abcgen.runtime.evaluate import evaluate
+    from abcgen.runtime.evaluate.report import evaluate
 
     try:
         temps = [float(t) for t in temperatures.split(",") if t.strip()]
@@ -69,7 +69,7 @@ def eval_model(
     write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     written = [out / "report.json"]
     if plots:
-        from abcgen.runtime.eval_plots import plot_bar_errors, plot_histograms
+        from abcgen.runtime.evaluate.plots import plot_bar_errors, plot_histograms
 
         plot_histograms(hists, out / "histograms.png")
         plot_bar_errors(report, out / "bar_errors.png")

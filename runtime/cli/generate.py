@@ -60,10 +60,10 @@ def generate(
     ] = None,
 ) -> None:
     """Generate folk tunes in ABC notation."""
-    from abcgen.runtime.generator import generate as run_generator
-    from abcgen.runtime.model import Model
-    from abcgen.runtime.prime import prime_text
-    from abcgen.runtime.sampling import SamplingOptions, random_seed
+    from abcgen.runtime.generate.generator import generate as run_generator
+    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.prime import prime_text
+    from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
 
     kind = _output_kind(out)
     prime = prime_text(meter, key, unit, prefix)
@@ -77,7 +77,7 @@ def generate(
     loaded = Model(model)
     mask = None
     if not free:
-        from abcgen.runtime.constraints import BatchConstraint
+        from abcgen.runtime.generate.constraints import BatchConstraint
 
         mask = BatchConstraint(loaded.info.vocab, num, max_chars=max_chars)
     tunes = run_generator(loaded, prime, num=num, sampling=sampling,
@@ -93,13 +93,13 @@ def generate(
 def _output_kind(out: Path | None) -> str | None:
     if out is None:
         return None  # stdout: the writers stay unimported
-    from abcgen.runtime.convert import output_kind
+    from abcgen.runtime.formats.convert import output_kind
 
     return output_kind(out)
 
 
 def _write(kind: str | None, out: Path | None, texts: list[str], titles: list[str]) -> None:
-    from abcgen.runtime.abcwrite import format_abc
+    from abcgen.runtime.abc.writer import format_abc
 
     abc = [format_abc(text, index=i, title=title)
            for i, (text, title) in enumerate(zip(texts, titles, strict=True), 1)]
@@ -112,12 +112,12 @@ def _write(kind: str | None, out: Path | None, texts: list[str], titles: list[st
         write_atomic(out, "\n".join(abc))
         typer.echo(f"wrote {out}", err=True)
         return
-    from abcgen.runtime.parser import parse
+    from abcgen.runtime.abc.parser import parse
 
     if kind == "midi":
-        from abcgen.runtime.midi import write_midi as write
+        from abcgen.runtime.formats.midi import write_midi as write
     else:
-        from abcgen.runtime.musicxml import write_musicxml as write
+        from abcgen.runtime.formats.musicxml import write_musicxml as write
     for i, text in enumerate(abc, 1):
         path = out if len(abc) == 1 else out.with_stem(f"{out.stem}-{i}")
         write(parse(text), path)

@@ -50,7 +50,7 @@ def install(
     ] = True,
 ) -> None:
     """Copy the plugin into MuseScore's plugin folder (again: update it)."""
-    from abcgen.runtime import plugin_install as pi
+    from abcgen.runtime.musescore import install as pi
 
     version = musescore or _guess_version()
     done = pi.install(
@@ -71,7 +71,7 @@ def install(
 @plugin_app.command()
 def uninstall(musescore: MuseScoreVersion = None, plugins_dir: PluginsDir = None) -> None:
     """Remove the plugin from MuseScore's plugin folder."""
-    from abcgen.runtime import plugin_install as pi
+    from abcgen.runtime.musescore import install as pi
 
     version = musescore or _guess_version()
     done = pi.uninstall((plugins_dir or pi.default_plugins_dir(version)).expanduser(),
@@ -89,7 +89,7 @@ OutDir = Annotated[Path, typer.Option("--out-dir", help="Folder for the .abc/.mu
 @plugin_app.command("generate")
 def generate_command(request: RequestFile, out_dir: OutDir) -> None:
     """New tunes for the plugin; prints one line of JSON."""
-    from abcgen.runtime.plugin_requests import generate_for_plugin, read_request
+    from abcgen.runtime.musescore.requests import generate_for_plugin, read_request
 
     _answer(lambda: generate_for_plugin(read_request(request), out_dir))
 
@@ -97,7 +97,7 @@ def generate_command(request: RequestFile, out_dir: OutDir) -> None:
 @plugin_app.command("continue")
 def continue_command(request: RequestFile, out_dir: OutDir) -> None:
     """Continue the selection in the request; prints one line of JSON."""
-    from abcgen.runtime.plugin_requests import continue_for_plugin, read_request
+    from abcgen.runtime.musescore.requests import continue_for_plugin, read_request
 
     _answer(lambda: continue_for_plugin(read_request(request), out_dir))
 
@@ -112,7 +112,7 @@ def _answer(work) -> None:
 
 
 def _guess_version() -> int:
-    from abcgen.runtime.plugin_install import default_plugins_dir
+    from abcgen.runtime.musescore.install import default_plugins_dir
 
     only_4 = (default_plugins_dir(4).parent.is_dir()
               and not default_plugins_dir(3).parent.is_dir())

@@ -15,8 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from abcgen.runtime.abc.events import Bar, FieldChange, Tune
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import Bar, FieldChange, Tune
 
 MAX_NUM = 16
 DEFAULT_MAX_CHARS = 1000
@@ -80,7 +80,7 @@ def read_request(path: Path) -> Request:
 
 def generate_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
     """New tunes from the request's header choices, written into `out_dir`."""
-    from abcgen.runtime.prime import prime_text
+    from abcgen.runtime.generate.prime import prime_text
 
     prime = prime_text(request.meter, request.key, request.unit)
     seed, texts = _generate(request, prime)
@@ -91,9 +91,9 @@ def generate_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
 
 def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
     """A continuation of the request's selection; the answer's notes are only the new ones."""
-    from abcgen.runtime.parser import parse
-    from abcgen.runtime.plugin_io import selection_to_prime
-    from abcgen.runtime.prime import prime_text
+    from abcgen.runtime.abc.parser import parse
+    from abcgen.runtime.generate.prime import prime_text
+    from abcgen.runtime.musescore.score_io import selection_to_prime
 
     if request.selection is None:
         raise AbcgenError("request: continue needs a selection")
@@ -111,10 +111,10 @@ def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
 
 def _generate(request: Request, prime: str) -> tuple[int, list[tuple[str, bool]]]:
     from abcgen.exported import DEFAULT_MODEL
-    from abcgen.runtime.constraints import BatchConstraint
-    from abcgen.runtime.generator import generate
-    from abcgen.runtime.model import Model
-    from abcgen.runtime.sampling import SamplingOptions, random_seed
+    from abcgen.runtime.generate.constraints import BatchConstraint
+    from abcgen.runtime.generate.generator import generate
+    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
 
     model = Model(Path(request.model).expanduser() if request.model else DEFAULT_MODEL)
     max_chars = _max_chars(request, prime)
@@ -175,12 +175,12 @@ def _end_of_music(tune: Tune) -> Fraction:
 
 def _tune_answer(text: str, title: str, ended: bool, out_dir: Path, stem: str,
                  skip: Fraction | None) -> dict[str, Any]:
-    from abcgen.runtime.abcwrite import format_abc
+    from abcgen.runtime.abc.parser import parse
+    from abcgen.runtime.abc.writer import format_abc
     from abcgen.runtime.atomic import write_atomic
-    from abcgen.runtime.midi import write_midi
-    from abcgen.runtime.musicxml import write_musicxml
-    from abcgen.runtime.parser import parse
-    from abcgen.runtime.plugin_io import events_to_items, key_json, time_json
+    from abcgen.runtime.formats.midi import write_midi
+    from abcgen.runtime.formats.musicxml import write_musicxml
+    from abcgen.runtime.musescore.score_io import events_to_items, key_json, time_json
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from abcgen.runtime.events import Pitch
+from abcgen.runtime.abc.events import Pitch
 
 # suffix -> (MusicXML kind, semitones above the root)
 _KINDS: dict[str, tuple[str, tuple[int, ...]]] = {

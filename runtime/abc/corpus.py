@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from abcgen.runtime.abc.tune import NORMALISER_VERSION, normalise, split_of, split_tunebook
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.tune import NORMALISER_VERSION, normalise, split_of, split_tunebook
 
 # The ABC folk collections in music21's corpus folder (not josquin and the rest).
 DEFAULT_COLLECTIONS = ("oneills1850", "ryansMammoth", "airdsAirs", "essenFolksong", "miscFolk")

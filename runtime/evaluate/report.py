@@ -29,14 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from abcgen.runtime.constraints import BatchConstraint
-from abcgen.runtime.corpus import splits_sha256
+from abcgen.runtime.abc.corpus import splits_sha256
+from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
+from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import SEMITONE, Bar, Note, Tune
-from abcgen.runtime.generator import DEFAULT_MAX_CHARS, generate
-from abcgen.runtime.model import Model
-from abcgen.runtime.parser import parse
-from abcgen.runtime.sampling import SamplingOptions
+from abcgen.runtime.generate.constraints import BatchConstraint
+from abcgen.runtime.generate.generator import DEFAULT_MAX_CHARS, generate
+from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.sampling import SamplingOptions
 
 COPY_RUN = 4  # bars: a tune with this many consecutive bars of one training tune copies it
 FINAL = {"|]", "||", ":|", "::"}
@@ -173,7 +173,7 @@ def _ends_with_bar(tune: Tune) -> bool:
 
 
 def _abc2midi_valid(text: str) -> bool:
-    from abcgen.runtime.abc2midi import run_abc2midi
+    from abcgen.runtime.evaluate.abc2midi import run_abc2midi
 
     ref = run_abc2midi(text)
     return not ref.bar_warnings and not any(m.severity == "error" for m in ref.messages)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import mido
 
-from abcgen.runtime.events import Bar, Event, Meter, Note
-from abcgen.runtime.midi import TICKS_PER_BEAT, VELOCITY, tune_to_midi
-from abcgen.runtime.parser import Parser
+from abcgen.runtime.abc.events import Bar, Event, Meter, Note
+from abcgen.runtime.abc.parser import Parser
+from abcgen.runtime.formats.midi import TICKS_PER_BEAT, VELOCITY, tune_to_midi
 
 WHOLE = 4 * TICKS_PER_BEAT  # ticks per whole note
 Item = tuple[float, bytes | float]  # (position in whole notes, MIDI bytes or a tempo in bpm)

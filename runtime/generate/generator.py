@@ -32,8 +32,8 @@ from typing import Protocol
 import numpy as np
 
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.model import Model, Stepper
-from abcgen.runtime.sampling import SamplingOptions, sample, sample_checked
+from abcgen.runtime.generate.model import Model, Stepper
+from abcgen.runtime.generate.sampling import SamplingOptions, sample, sample_checked
 
 DEFAULT_MAX_CHARS = 2000
 COMPACT_AT = 8  # smallest batch worth shrinking

@@ -22,7 +22,7 @@ from bisect import bisect_left
 from dataclasses import replace
 from fractions import Fraction
 
-from abcgen.runtime.events import Bar, Note, Tune
+from abcgen.runtime.abc.events import Bar, Note, Tune
 
 # The readings above, as switches (bench/parse_corpus.py flips them to name
 # abc2midi's other readings): bar lines that start a part, and whether a part's

@@ -12,7 +12,7 @@ import numpy as np
 
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.evaluate import INTERVALS, LENGTH_LABELS
+from abcgen.runtime.evaluate.report import INTERVALS, LENGTH_LABELS
 
 _TITLES = {"pitch_class": "pitch class (semitones above the tonic)",
            "interval": "melodic interval (semitones)", "note_length": "note length (whole notes)",

@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from abcgen.runtime.abcwrite import write_abc
-from abcgen.runtime.corpus import read_abc_text
+from abcgen.runtime.abc.corpus import read_abc_text
+from abcgen.runtime.abc.events import Diagnostic, Note
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.tune import split_tunebook
+from abcgen.runtime.abc.writer import write_abc
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import Diagnostic, Note
-from abcgen.runtime.midi import write_midi
-from abcgen.runtime.musicxml import write_musicxml
-from abcgen.runtime.parser import parse
-from abcgen.runtime.tune import split_tunebook
+from abcgen.runtime.formats.midi import write_midi
+from abcgen.runtime.formats.musicxml import write_musicxml
 
 FORMATS = {".mid": "midi", ".midi": "midi", ".musicxml": "musicxml", ".xml": "musicxml",
            ".abc": "abc"}  # fmt: skip

@@ -25,10 +25,10 @@ from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import Any
 
-from abcgen.runtime import ports
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.performance import WHOLE, Item, Performance, Style
-from abcgen.runtime.playback import (
+from abcgen.runtime.live import ports
+from abcgen.runtime.live.performance import WHOLE, Item, Performance, Style
+from abcgen.runtime.live.playback import (
     CLOCK,
     CONTINUE,
     START,
@@ -130,7 +130,7 @@ class Shared:
 def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[str]]]:
     """(prime, the rest of the text as it is written) for each tune, forever."""
     if config.abc is not None:
-        from abcgen.runtime.tune import split_tunebook
+        from abcgen.runtime.abc.tune import split_tunebook
 
         texts = split_tunebook(config.abc.read_text(encoding="utf-8", errors="replace"))
         if not texts:
@@ -139,11 +139,11 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
             for text in texts:  # line by line, so that the first bars go out first
                 yield "", iter(text.splitlines(keepends=True))
     from abcgen.exported import DEFAULT_MODEL
-    from abcgen.runtime.constraints import BatchConstraint
-    from abcgen.runtime.generator import Generator
-    from abcgen.runtime.model import Model
-    from abcgen.runtime.prime import prime_text
-    from abcgen.runtime.sampling import SamplingOptions
+    from abcgen.runtime.generate.constraints import BatchConstraint
+    from abcgen.runtime.generate.generator import Generator
+    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.prime import prime_text
+    from abcgen.runtime.generate.sampling import SamplingOptions
 
     path = config.model or DEFAULT_MODEL
     if config.model is None and not path.is_file():

@@ -58,8 +58,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from abcgen.runtime.fields import parse_key, parse_meter, parse_unit
-from abcgen.runtime.tune import BOS, EOS
+from abcgen.runtime.abc.fields import parse_key, parse_meter, parse_unit
+from abcgen.runtime.abc.tune import BOS, EOS
 
 CACHE_LIMIT = 200_000  # masks, and transitions, kept (about 100 MB each at most)
 UNIT = 384  # ticks per unit note length (L:): exact for every length, tuplet and `>` here

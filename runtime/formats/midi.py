@@ -15,11 +15,11 @@ from fractions import Fraction
 
 import mido
 
+from abcgen.runtime.abc.chordsymbol import parse_chord
+from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Meter, Note, Tune
+from abcgen.runtime.abc.repeats import expand
 from abcgen.runtime.atomic import write_atomic
-from abcgen.runtime.chordsymbol import parse_chord
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import Bar, ChordSymbol, FieldChange, Meter, Note, Tune
-from abcgen.runtime.repeats import expand
 
 TICKS_PER_BEAT = 480
 GRACE_LENGTH = Fraction(1, 32)  # how long a grace note sounds (at most), in whole notes

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
 
-from abcgen.runtime.bars import BarClock, bar_kind
-from abcgen.runtime.events import (
+from abcgen.runtime.abc.bars import BarClock, bar_kind
+from abcgen.runtime.abc.events import (
     Bar,
     ChordSymbol,
     Diagnostic,
@@ -39,7 +39,7 @@ from abcgen.runtime.events import (
     Pitch,
     Tune,
 )
-from abcgen.runtime.fields import (
+from abcgen.runtime.abc.fields import (
     ALTERS,
     default_unit,
     parse_key,
@@ -47,7 +47,7 @@ from abcgen.runtime.fields import (
     parse_tempo,
     parse_unit,
 )
-from abcgen.runtime.lexer import Lexer, Token
+from abcgen.runtime.abc.lexer import Lexer, Token
 
 ACCIDENTAL_NAMES = {
     "^^": "double-sharp", "^": "sharp", "=": "natural", "_": "flat", "__": "flat-flat",
@@ -201,7 +201,7 @@ class Parser:
 
     def bar_line_allowed(self, kind: str = "|") -> bool:
         """Whether a bar line of this kind written now keeps the tune valid: the
-        bar is full, or short where a short bar is fine (runtime/bars.py)."""
+        bar is full, or short where a short bar is fine (runtime/abc/bars.py)."""
         so_far, clock = self._open_bar()
         need = clock.need(self.meter) if self.in_body else None
         if need is None or not clock.has_notes or so_far == need:

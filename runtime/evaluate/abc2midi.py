@@ -34,8 +34,8 @@ from pathlib import Path
 
 import mido
 
+from abcgen.runtime.abc.events import Note
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import Note
 
 _PREFIX = ["X:1", "%%MIDI chordattack 0", "%%propagate-accidentals octave"]
 _OPTIONS = ["-NGRA", "-NFER", "-NGUI"]

@@ -17,11 +17,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
+from abcgen.runtime.abc.chordsymbol import parse_chord
+from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Key, Meter, Note, Tune
+from abcgen.runtime.abc.fields import MODE_NAMES
+from abcgen.runtime.abc.repeats import ending_numbers
 from abcgen.runtime.atomic import write_atomic
-from abcgen.runtime.chordsymbol import parse_chord
-from abcgen.runtime.events import Bar, ChordSymbol, FieldChange, Key, Meter, Note, Tune
-from abcgen.runtime.fields import MODE_NAMES
-from abcgen.runtime.repeats import ending_numbers
 
 _HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'

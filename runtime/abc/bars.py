@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from abcgen.runtime.events import Diagnostic, Meter
+from abcgen.runtime.abc.events import Diagnostic, Meter
 
 _NOTE_NAMES = {1: "whole notes", 2: "half notes", 4: "quarter notes", 8: "eighth notes",
                16: "sixteenth notes", 32: "32nd notes"}  # fmt: skip

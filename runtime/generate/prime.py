@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
+from abcgen.runtime.abc.tune import header_text, normalise
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.tune import header_text, normalise
 
 _HAS_KEY = re.compile(r"^K:", re.M)
 

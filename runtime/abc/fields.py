@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from abcgen.runtime.events import Key, Meter
+from abcgen.runtime.abc.events import Key, Meter
 
 # Mode name (first three letters, lower case) -> canonical mode, fifths from major.
 MODES = {

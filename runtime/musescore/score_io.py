@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
+from abcgen.runtime.abc.events import SEMITONE, Bar, Key, Meter, Note, Pitch, Tune
+from abcgen.runtime.abc.fields import MODE_NAMES, TONIC_FIFTHS, default_unit, parse_key
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.events import SEMITONE, Bar, Key, Meter, Note, Pitch, Tune
-from abcgen.runtime.fields import MODE_NAMES, TONIC_FIFTHS, default_unit, parse_key
 
 _LINE_OF_FIFTHS = "FCGDAEB"
 # Every length the cursor draws as one note value (breve to 128th, up to two dots), longest first.

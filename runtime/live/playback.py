@@ -128,7 +128,7 @@ class ClockFollower:
 
 
 class Port(Protocol):
-    """What `Player` needs from an open output (see `abcgen.runtime.ports`)."""
+    """What `Player` needs from an open output (see `abcgen.runtime.live.ports`)."""
 
     def send(self, data: bytes) -> None: ...
     def healthy(self, now: float) -> bool: ...

@@ -16,7 +16,7 @@ RANDOM = "random"
 
 
 def _controls(specs: list[str]) -> dict[str, int]:
-    from abcgen.runtime.live import DEFAULT_CONTROLS
+    from abcgen.runtime.live.session import DEFAULT_CONTROLS
 
     controls = dict(DEFAULT_CONTROLS)
     for spec in specs:
@@ -107,7 +107,7 @@ def live(
 
     Stop with Ctrl-C or SIGTERM: every sounding note is released first.
     """
-    from abcgen.runtime import ports
+    from abcgen.runtime.live import ports
 
     if list_ports:
         for name, found in ports.list_ports(api).items():
@@ -117,9 +117,9 @@ def live(
                     typer.echo(f"  {kind[:-1]:6}  {port_name}")
         return
 
-    from abcgen.runtime.live import LiveConfig, run
-    from abcgen.runtime.performance import Style
-    from abcgen.runtime.sampling import random_seed
+    from abcgen.runtime.generate.sampling import random_seed
+    from abcgen.runtime.live.performance import Style
+    from abcgen.runtime.live.session import LiveConfig, run
 
     seed = random_seed() if seed is None else seed
 
