@@ -16,7 +16,9 @@ import ctypes
 import importlib.util
 import io
 import os
+import sys
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import mido
@@ -56,17 +58,40 @@ def check_audio(path: Path) -> None:
         require("soundfile", f"{path.suffix} audio")
 
 
+def _write_float(fluidsynth):
+    """fluid_synth_write_float, which pyfluidsynth leaves out: float frames can be
+    normalised without clipping."""
+    c = ctypes
+    return fluidsynth.cfunc(
+        "fluid_synth_write_float", c.c_int, ("synth", c.c_void_p, 1), ("len", c.c_int, 1),
+        ("lout", c.c_void_p, 1), ("loff", c.c_int, 1), ("lincr", c.c_int, 1),
+        ("rout", c.c_void_p, 1), ("roff", c.c_int, 1), ("rincr", c.c_int, 1))
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """FluidSynth and the libraries under it print their complaints about a SoundFont
+    to the process's stderr; ours say the same in one line."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def render_midi(midi: mido.MidiFile, soundfont: Path, rate: int = RATE) -> np.ndarray:
     """Stereo float32 frames, shape (n, 2), of `midi` played through `soundfont`."""
     fluidsynth = _fluidsynth()
-    write_float = fluidsynth.cfunc(
-        "fluid_synth_write_float", ctypes.c_int, ("synth", ctypes.c_void_p, 1),
-        ("len", ctypes.c_int, 1), ("lout", ctypes.c_void_p, 1), ("loff", ctypes.c_int, 1),
-        ("lincr", ctypes.c_int, 1), ("rout", ctypes.c_void_p, 1), ("roff", ctypes.c_int, 1),
-        ("rincr", ctypes.c_int, 1))
+    write_float = _write_float(fluidsynth)
     synth = fluidsynth.Synth(gain=0.5, samplerate=float(rate))
     try:
-        if synth.sfload(str(soundfont), update_midi_preset=1) == -1:
+        with _quiet_stderr():
+            font = synth.sfload(str(soundfont), update_midi_preset=1)
+        if font == -1:
             raise AbcgenError(f"cannot load SoundFont {soundfont}: not a readable .sf2/.sf3")
         blocks: list[np.ndarray] = []
 
