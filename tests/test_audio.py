@@ -138,6 +138,17 @@ def test_flac_and_ogg_hold_the_same_sound(tmp_path, capsys):
     assert (tmp_path / "t.ogg").stat().st_size < (tmp_path / "t.wav").stat().st_size / 5
 
 
+def test_a_long_tune_encodes_to_ogg(tmp_path, capsys):
+    """Over 96 s: one big write made libvorbis overflow the stack and crash the process."""
+    import soundfile
+
+    body = " ".join(["|:ABcd efga|bagf edcB:|"] * 15)
+    text = f"X:1\nT:Long\nM:4/4\nL:1/8\nK:C\n{body}\n"
+    ogg, rate = soundfile.read(convert(tmp_path, text, "long.ogg", capsys=capsys))
+    length = tune_to_midi(parse(text)).length + TAIL
+    assert length > 100 and len(ogg) / rate == pytest.approx(length, abs=0.1)
+
+
 def test_generate_writes_audio(tmp_path, capsys):
     code, out, err = run(["generate", "--seed", "5", "--num", "2", "--bpm", "150",
                           "-o", str(tmp_path / "new.wav")], capsys)

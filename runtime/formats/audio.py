@@ -137,7 +137,12 @@ def encode(frames: np.ndarray, suffix: str, rate: int = RATE) -> bytes:
             out.setframerate(rate)
             out.writeframes(pcm.tobytes())
     else:
-        require("soundfile", f"{suffix} audio").write(buffer, pcm, rate, format=FORMATS[suffix])
+        soundfile = require("soundfile", f"{suffix} audio")
+        with soundfile.SoundFile(buffer, "w", rate, 2, format=FORMATS[suffix]) as out:
+            # in small writes: libvorbis puts a whole write's frames on the stack and
+            # overflows it on a long tune (libsndfile issue 1095)
+            for start in range(0, len(pcm), BLOCK):
+                out.write(pcm[start:start + BLOCK])
     return buffer.getvalue()
 
 
