@@ -38,7 +38,7 @@ def eval_model(
     scores: Annotated[
         int,
         typer.Option(min=0, max=3, help="Tunes of each run shown in report.html as sheet music "
-                     "with audio (needs abcgen[render] and a SoundFont; 0: none)."),
+                     "with audio (needs the render extra and a SoundFont; 0: none)."),
     ] = 2,
     soundfont: Annotated[
         Path | None,
