@@ -125,8 +125,8 @@ def install_size() -> None:
     for name in sorted(render):
         b = size(name)
         total += b
-        print(f"  {name:14} {metadata.version(name):10} {b / 1e6:6.1f} MB")
-    print(f"  {'total':25} {total / 1e6:6.1f} MB")
+        print(f"  {name:18} {metadata.version(name):10} {b / 1e6:6.1f} MB")
+    print(f"  {'total':29} {total / 1e6:6.1f} MB")
     if shutil.which("dpkg-query"):
         print("Debian packages (Installed-Size; the SoundFont is one of the two):")
         for package in DEBIAN:
