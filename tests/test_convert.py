@@ -76,7 +76,7 @@ def test_one_tune_and_each_format(book, tmp_path, capsys):
     ("argv", "message"),
     [
         (["{dir}/missing.abc", "-o", "{dir}/o.mid"], "cannot read"),
-        (["{book}", "-o", "{dir}/o.wav"], "unknown output format '.wav'"),
+        (["{book}", "-o", "{dir}/o.png"], "unknown output format '.png'"),
         (["{book}", "-o", "{dir}/no/such/folder/o.mid"], "cannot write"),
         (["{empty}", "-o", "{dir}/o.mid"], "no tune in"),
         (["{book}", "--tune", "4", "-o", "{dir}/o.mid"], "has 3 tune(s)"),

@@ -6,11 +6,14 @@ import json
 import subprocess
 import sys
 
+import browser
 import numpy as np
 import pytest
 from tiny_models import exported, real_tunes
+from without import abcgen_without
 
 from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.writer import format_abc
 from abcgen.runtime.evaluate.report import (
     CopyIndex,
     bar_lengths,
@@ -92,11 +95,18 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_eval_writes_report_plots_and_table(model_path, data, tmp_path):
-    out = tmp_path / "eval"
+@pytest.fixture(scope="module")
+def evaluated(model_path, data, tmp_path_factory):
+    """One `abcgen eval` run: its folder and the finished process."""
+    out = tmp_path_factory.mktemp("eval") / "eval"
     run = run_cli(str(model_path), "--data", str(data), "--num", "12", "--max-chars", "300",
                   "--temperatures", "0.8,1.0", "--out", str(out), "--no-abc2midi")
     assert run.returncode == 0, run.stderr
+    return out, run
+
+
+def test_eval_writes_report_plots_and_table(evaluated):
+    out, run = evaluated
     report = json.loads((out / "report.json").read_text())
     assert report["test_tunes"] == 10 and 2 < report["test_bpc"] < 10
     names = [r["name"] for r in report["runs"]]
@@ -109,6 +119,55 @@ def test_eval_writes_report_plots_and_table(model_path, data, tmp_path):
     for png in ("histograms.png", "bar_errors.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "T1 mask" in run.stdout and "T0.8 free" in run.stdout and "bits/char" in run.stdout
+
+
+def test_eval_writes_scores_and_audio_of_sampled_tunes(evaluated):
+    out, _ = evaluated
+    report = json.loads((out / "report.json").read_text())
+    page = (out / "report.html").read_text()
+    for run in report["runs"]:  # the first two tunes of each run, by default
+        for i, text in enumerate(run["examples"][:2], 1):
+            stem = f"{run['name'].lower().replace(' ', '-')}-{i}"
+            svg = (out / "tunes" / f"{stem}.svg").read_text()
+            assert f"tunes/{stem}.svg" in page and f"tunes/{stem}.ogg" in page
+            assert f"{run['name']} #{i}" in svg  # the title the page gives it
+            # each note at least once (a length no single note value shows becomes tied
+            # notes: these are a tiny random model's tunes)
+            shown = format_abc(text, index=i, title=f"{run['name']} #{i}")  # as on the page
+            notes = sum(n.pitch is not None for n in parse(shown).notes)
+            assert svg.count('class="note"') >= notes
+            assert (out / "tunes" / f"{stem}.ogg").read_bytes()[:4] == b"OggS"
+    assert len(list((out / "tunes").glob("*.svg"))) == 2 * len(report["runs"])
+
+
+@pytest.mark.skipif(not browser.AVAILABLE, reason="needs chromium and chromium-driver")
+def test_report_page_opens_in_chromium_with_its_plots_scores_and_audio(evaluated):
+    out, _ = evaluated
+    with browser.chromium() as driver:
+        page = browser.open_page(driver, out / "report.html")
+        text = driver.find_element("tag name", "body").text
+    assert page["console"] == []
+    assert len(page["images"]) == 2 + 8 and all(i["width"] > 0 for i in page["images"])
+    assert len(page["audio"]) == 8
+    for audio in page["audio"]:
+        assert audio["error"] is None and audio["ready"] >= 1 and audio["duration"] > 1
+    report = json.loads((out / "report.json").read_text())
+    assert f"{report['test_bpc']:.3f}" in text and "T0.8 free" in text and "exact bars" in text
+
+
+def test_eval_without_the_render_extra_says_so_before_the_work(model_path, data, tmp_path):
+    done = abcgen_without({"verovio"}, "eval", str(model_path), "--data", str(data),
+                          "--out", str(tmp_path / "e"))
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "error: sheet music needs verovio: pip install 'abcgen[render]' "
+        "(or leave the tunes out with --scores 0)"]
+    assert not (tmp_path / "e" / "report.json").exists()
+    done = abcgen_without({"verovio"}, "eval", str(model_path), "--data", str(data), "--num",
+                          "4", "--max-chars", "200", "--out", str(tmp_path / "e"), "--scores",
+                          "0", "--no-plots", "--no-abc2midi")
+    assert done.returncode == 0, done.stderr
+    assert "<table>" in (tmp_path / "e" / "report.html").read_text()
+    assert not (tmp_path / "e" / "tunes").exists()
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""`abcgen convert IN.abc -o OUT.{mid,musicxml,abc}`."""
+"""`abcgen convert IN.abc -o OUT.{mid,musicxml,abc,svg,wav}`."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def convert(
         typer.Option(
             "--output",
             "-o",
-            help="OUT.mid, OUT.musicxml (or .xml) or OUT.abc. A file of several tunes "
-            "gives OUT-1.mid, OUT-2.mid, ... (N is the tune's place in the file).",
+            help="OUT.mid, OUT.musicxml (or .xml), OUT.abc, sheet music OUT.svg or audio "
+            "OUT.wav/.flac/.ogg. A file of several tunes gives OUT-1.mid, OUT-2.mid, ... "
+            "(N is the tune's place in the file).",
         ),
     ],
     tune: Annotated[
@@ -29,20 +30,28 @@ def convert(
     ] = None,
     bpm: Annotated[
         float | None,
-        typer.Option(help="MIDI tempo in quarter notes per minute [default: Q:, else by meter]."),
+        typer.Option(help="MIDI and audio tempo in quarter notes per minute "
+                     "[default: Q:, else by meter]."),
     ] = None,
     program: Annotated[
         int, typer.Option(min=0, max=127, help="General MIDI program (0-based) of the melody.")
     ] = 0,
     chords: Annotated[
-        bool, typer.Option("--chords", help="MIDI: play chord symbols on a second track.")
+        bool, typer.Option("--chords", help="MIDI and audio: play chord symbols on a second "
+                           "track.")
     ] = False,
+    soundfont: Annotated[
+        Path | None,
+        typer.Option(help="SoundFont (.sf2/.sf3) for audio output.", envvar="ABCGEN_SOUNDFONT",
+                     show_default="a General MIDI SoundFont found on the system"),
+    ] = None,
 ) -> None:
-    """Convert ABC tunes to MIDI, MusicXML (for MuseScore) or clean ABC."""
+    """Convert ABC tunes to MIDI, MusicXML (for MuseScore), clean ABC, sheet music or audio."""
     # Imported here, not at the top: every `abcgen` call loads this module.
     from abcgen.runtime.formats.convert import convert_file
 
-    results = convert_file(source, output, tune=tune, bpm=bpm, program=program, chords=chords)
+    results = convert_file(source, output, tune=tune, bpm=bpm, program=program, chords=chords,
+                           soundfont=soundfont)
     for r in results:
         shown = sorted(r.diagnostics, key=lambda d: d.severity != "error")[:SHOWN]
         for d in shown:

@@ -1,6 +1,6 @@
 """`abcgen eval MODEL`: bits/char on the test split and statistics of generated
-tunes, with and without the constraint mask; a JSON report, PNG plots and a
-short table."""
+tunes, with and without the constraint mask; a JSON report, PNG plots, a short
+table, and report.html with a few of the tunes as sheet music and sound."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def eval_model(
         str, typer.Option(help="Comma-separated sampling temperatures, one run pair each.")
     ] = "1.0",
     seed: Annotated[int, typer.Option(help="Seed of the generation runs.")] = 0,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json and the "
-                                      "PNG plots.")] = Path("eval"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, "
+                                      "report.html, the PNG plots and the tunes.")] = Path("eval"),
     data: Annotated[
         Path | None,
         typer.Option(help="Folder with train.txt and test.txt (abcgen-train corpus --out); "
@@ -35,6 +35,16 @@ def eval_model(
         bool, typer.Option(help="Also check every tune with abc2midi (when installed).")
     ] = True,
     plots: Annotated[bool, typer.Option(help="Write PNG plots (needs matplotlib).")] = True,
+    scores: Annotated[
+        int,
+        typer.Option(min=0, max=3, help="Tunes of each run shown in report.html as sheet music "
+                     "with audio (needs the render extra and a SoundFont; 0: none)."),
+    ] = 2,
+    soundfont: Annotated[
+        Path | None,
+        typer.Option(help="SoundFont (.sf2/.sf3) for the tunes' audio.", envvar="ABCGEN_SOUNDFONT",
+                     show_default="a General MIDI SoundFont found on the system"),
+    ] = None,
 ) -> None:
     """Evaluate a model: test bits/char, valid rates, structure, originality, statistics."""
     from rich.console import Console
@@ -42,6 +52,13 @@ def eval_model(
 
     from abcgen.runtime.abc.corpus import load_splits
     from abcgen.runtime.atomic import write_atomic
+    from abcgen.runtime.evaluate.page import (
+        LEGEND,
+        TUNES,
+        render_examples,
+        summary_rows,
+        write_page,
+    )
     from abcgen.runtime.evaluate.report import evaluate
 
     try:
@@ -52,6 +69,8 @@ def eval_model(
         raise AbcgenError("--temperatures must be positive numbers, e.g. 0.8,1.0")
     if not model.is_file():
         raise AbcgenError(f"model file not found: {model}")
+    if scores:
+        soundfont = _renderer_ready(soundfont)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -68,30 +87,44 @@ def eval_model(
                                  max_chars=max_chars, abc2midi=use_abc2midi)
     write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     written = [out / "report.json"]
+    plotted = []
     if plots:
         from abcgen.runtime.evaluate.plots import plot_bar_errors, plot_histograms
 
         plot_histograms(hists, out / "histograms.png")
         plot_bar_errors(report, out / "bar_errors.png")
-        written += [out / "histograms.png", out / "bar_errors.png"]
+        plotted = ["histograms.png", "bar_errors.png"]
+    examples = []
+    if scores:
+        with console.status(f"engraving and playing {scores * len(report['runs'])} tunes"):
+            examples = render_examples(report, out, per_run=scores, soundfont=soundfont)
+    write_page(report, out / "report.html", plots=plotted, examples=examples)
+    written += [out / p for p in plotted] + [out / TUNES] * bool(examples) + [out / "report.html"]
 
     bpc = report["test_bpc"]
     table = Table(title=f"{model.name}: test {bpc:.3f} bits/char" if bpc is not None
                   else model.name)
-    for column in ("run", "valid", "abc2midi", "exact bars", "AABB", "final", "copied",
-                   "chars"):
+    headers, rows = summary_rows(report)
+    for column in headers:
         table.add_column(column, justify="left" if column == "run" else "right")
-    for run in report["runs"]:
-        table.add_row(
-            run["name"], _pct(run["valid"]), _pct(run["abc2midi_valid"]),
-            _pct(run["exact_interior_bars"]), _pct(run["aabb"]), _pct(run["final_bar"]),
-            _pct(run["copied_4_bars"]), f"{run['chars']['median']:.0f}",
-        )
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
-    console.print("exact bars: interior bars of the meter's length; final: ends with a final "
-                  "bar line; copied: 4+ bars in a row from one training tune; chars: median")
+    console.print(LEGEND)
     console.print("wrote " + ", ".join(str(p) for p in written))
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
+def _renderer_ready(soundfont: Path | None) -> Path:
+    """The SoundFont for the tunes' audio, once verovio and FluidSynth are known to be
+    there: checked before the long evaluation, not after it."""
+    from abcgen.runtime.evaluate.page import AUDIO
+    from abcgen.runtime.formats.audio import check_audio
+    from abcgen.runtime.formats.extra import require
+    from abcgen.runtime.formats.soundfonts import find_soundfont
+
+    try:
+        require("verovio", "sheet music")
+        check_audio(Path(f"tune{AUDIO}"))
+        return find_soundfont(soundfont)
+    except AbcgenError as err:
+        raise AbcgenError(f"{err} (or leave the tunes out with --scores 0)") from None

@@ -55,8 +55,22 @@ def generate(
     ] = False,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="OUT.abc (all tunes), OUT.mid or OUT.musicxml "
-                     "(OUT-1, OUT-2, ... for several tunes); stdout when left out."),
+        typer.Option("--out", "-o", help="OUT.abc (all tunes), OUT.mid, OUT.musicxml, sheet "
+                     "music OUT.svg or audio OUT.wav/.flac/.ogg (OUT-1, OUT-2, ... for several "
+                     "tunes); stdout when left out."),
+    ] = None,
+    bpm: Annotated[
+        float | None,
+        typer.Option(min=20, max=400, help="MIDI and audio tempo in quarter notes per minute.",
+                     show_default="a dance tempo for the meter"),
+    ] = None,
+    program: Annotated[
+        int, typer.Option(min=0, max=127, help="General MIDI program (0-based) of the melody.")
+    ] = 0,
+    soundfont: Annotated[
+        Path | None,
+        typer.Option(help="SoundFont (.sf2/.sf3) for audio output.", envvar="ABCGEN_SOUNDFONT",
+                     show_default="a General MIDI SoundFont found on the system"),
     ] = None,
 ) -> None:
     """Generate folk tunes in ABC notation."""
@@ -66,6 +80,10 @@ def generate(
     from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
 
     kind = _output_kind(out)
+    if kind == "audio":
+        from abcgen.runtime.formats.soundfonts import find_soundfont
+
+        soundfont = find_soundfont(soundfont)
     prime = prime_text(meter, key, unit, prefix)
     sampling = SamplingOptions(temperature, top_k, top_p)
     if model == DEFAULT_MODEL and not model.is_file():
@@ -87,7 +105,8 @@ def generate(
             typer.echo(f"warning: tune {i} reached --max-chars {max_chars} before its end",
                        err=True)
     titles = [f"abcgen seed {seed}" + (f" #{i}" if num > 1 else "") for i in range(1, num + 1)]
-    _write(kind, out, [t.text for t in tunes], titles)
+    _write(kind, out, [t.text for t in tunes], titles,
+           {"bpm": bpm, "program": program, "soundfont": soundfont})
 
 
 def _output_kind(out: Path | None) -> str | None:
@@ -98,7 +117,8 @@ def _output_kind(out: Path | None) -> str | None:
     return output_kind(out)
 
 
-def _write(kind: str | None, out: Path | None, texts: list[str], titles: list[str]) -> None:
+def _write(kind: str | None, out: Path | None, texts: list[str], titles: list[str],
+           opts: dict) -> None:
     from abcgen.runtime.abc.writer import format_abc
 
     abc = [format_abc(text, index=i, title=title)
@@ -113,12 +133,9 @@ def _write(kind: str | None, out: Path | None, texts: list[str], titles: list[st
         typer.echo(f"wrote {out}", err=True)
         return
     from abcgen.runtime.abc.parser import parse
+    from abcgen.runtime.formats.convert import write_tune
 
-    if kind == "midi":
-        from abcgen.runtime.formats.midi import write_midi as write
-    else:
-        from abcgen.runtime.formats.musicxml import write_musicxml as write
     for i, text in enumerate(abc, 1):
         path = out if len(abc) == 1 else out.with_stem(f"{out.stem}-{i}")
-        write(parse(text), path)
+        write_tune(kind, parse(text), path, **opts)
         typer.echo(f"wrote {path}", err=True)

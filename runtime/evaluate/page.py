@@ -1,0 +1,143 @@
+"""report.html: an evaluation to open in a browser, look at and listen to.
+
+The page shows the numbers of report.json, the PNG plots beside it, and the
+first sampled tunes of each run as sheet music with an audio player, so that a
+training run can be judged by ear as well as by its statistics. It is plain
+HTML without scripts; every file it shows lies in the evaluation's folder, so
+the folder can be copied or served as it is.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.writer import format_abc
+from abcgen.runtime.atomic import write_atomic
+from abcgen.runtime.errors import AbcgenError
+
+TUNES = "tunes"  # subfolder of the scores and sound files
+AUDIO = ".ogg"  # Vorbis: a tenth of the WAV's size, and every browser plays it
+# (header, value of one run) of the summary table, here and in `abcgen eval`'s output
+COLUMNS: list[tuple[str, str]] = [
+    ("valid", "valid"), ("abc2midi", "abc2midi_valid"), ("exact bars", "exact_interior_bars"),
+    ("AABB", "aabb"), ("final", "final_bar"), ("copied", "copied_4_bars"),
+]
+LEGEND = ("exact bars: interior bars of the meter's length; final: ends with a final bar "
+          "line; copied: 4+ bars in a row from one training tune; chars: median")
+
+
+@dataclass
+class Example:
+    """One sampled tune as the page shows it."""
+
+    title: str
+    abc: str
+    score: str | None = None  # file name, relative to the page
+    audio: str | None = None
+    problem: str | None = None  # why a file is missing
+
+
+def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Headers and one row per run: the table of the console and of the page."""
+    headers = ["run", *(h for h, _ in COLUMNS), "chars"]
+    rows = [[run["name"], *(percent(run[key]) for _, key in COLUMNS),
+             f"{run['chars']['median']:.0f}"] for run in report["runs"]]
+    return headers, rows
+
+
+def percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def render_examples(report: dict[str, Any], out: Path, *, per_run: int,
+                    soundfont: Path) -> list[Example]:
+    """The first `per_run` tunes of each run as out/tunes/NAME.svg and NAME.ogg.
+
+    A tune that cannot be engraved or played keeps its place on the page, with the
+    reason, so one odd tune does not cost the report."""
+    from abcgen.runtime.formats.audio import write_audio
+    from abcgen.runtime.formats.svg import write_svg
+
+    folder = out / TUNES
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as err:
+        raise AbcgenError(f"cannot create {folder}: {err.strerror or err}") from None
+    examples = []
+    for run in report["runs"]:
+        for i, text in enumerate(run["examples"][:per_run], 1):
+            title = f"{run['name']} #{i}"
+            stem = title.replace(" #", "-").replace(" ", "-").lower()
+            example = Example(title, format_abc(text, index=i, title=title))
+            tune = parse(example.abc)
+            try:
+                write_svg(tune, folder / f"{stem}.svg")
+                example.score = f"{TUNES}/{stem}.svg"
+                write_audio(tune, folder / f"{stem}{AUDIO}", soundfont=soundfont)
+                example.audio = f"{TUNES}/{stem}{AUDIO}"
+            except AbcgenError as err:
+                example.problem = str(err)
+            examples.append(example)
+    return examples
+
+
+def write_page(report: dict[str, Any], path: Path, *, plots: list[str],
+               examples: list[Example]) -> None:
+    """report.html at `path`; `plots` and the examples' files are relative to it."""
+    e = html.escape
+    bpc = report["test_bpc"]
+    model = Path(report["model"]).name
+    headers, rows = summary_rows(report)
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',  # no favicon request
+        f"<title>abcgen eval: {e(model)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{e(model)}</h1>",
+        f"<p>test bits/char: <b>{'-' if bpc is None else f'{bpc:.3f}'}</b> on "
+        f"{report['test_tunes']} test tunes; {_settings(report)}</p>",
+        "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>",
+        "<tbody>" + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
+                            for row in rows) + "</tbody></table>",
+        f"<p class=note>{e(LEGEND)}</p>",
+    ]
+    for plot in plots:
+        parts.append(f'<figure><img src="{e(plot)}" alt="{e(plot)}"></figure>')
+    if examples:
+        parts.append("<h2>Sampled tunes</h2>")
+    for ex in examples:
+        parts.append(f"<section><h3>{e(ex.title)}</h3>")
+        if ex.score:
+            parts.append(f'<img class=score src="{e(ex.score)}" alt="score of {e(ex.title)}">')
+        if ex.audio:
+            parts.append(f'<audio controls preload="metadata" src="{e(ex.audio)}"></audio>')
+        if ex.problem:
+            parts.append(f"<p class=note>{e(ex.problem)}</p>")
+        parts.append(f"<details><summary>ABC</summary><pre>{e(ex.abc)}</pre></details>"
+                     "</section>")
+    parts.append("</body></html>\n")
+    write_atomic(path, "\n".join(parts))
+
+
+def _settings(report: dict[str, Any]) -> str:
+    s = report["settings"]
+    return html.escape(f"{s['num']} tunes per run, seed {s['seed']}, at most {s['max_chars']} "
+                       "characters each")
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+       color: #222; }
+table { border-collapse: collapse; } th, td { padding: .25rem .6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; } thead { border-bottom: 1px solid #999; }
+figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; }
+section { border-top: 1px solid #ddd; padding: .5rem 0 1rem; }
+audio { display: block; width: 100%; margin: .5rem 0; }
+.note { color: #666; font-size: .9rem; } pre { background: #f6f6f6; padding: .5rem; }
+"""
