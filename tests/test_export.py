@@ -165,7 +165,7 @@ def _bad_input(tmp_path: Path, case: str) -> tuple[Path, Path, str]:
         make_checkpoint(ckpt)
         (tmp_path / "file").write_text("")
         out = tmp_path / "file" / "m.onnx"
-    message = {"missing": "checkpoint not found", "corrupt": "not a readable abcgen checkpoint",
+    message = {"missing": "checkpoint not found", "corrupt": "not a PyTorch checkpoint",
                "foreign": "not an abcgen checkpoint", "other-arch": "weights do not match",
                "unwritable": "cannot write"}[case]
     return ckpt, out, message

@@ -6,7 +6,9 @@ Timing is measured at the receiver on JACK's clock, relative to the first note.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import shutil
 import signal
 import statistics
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import mido
 import pytest
+from faults import locked, one_error_line, protect
 from jack import JackServer, Receiver, Sender, die_with_parent, jack_available
 
 pytestmark = pytest.mark.skipif(not jack_available(), reason="needs jackd and python-rtmidi")
@@ -56,6 +59,15 @@ def live(server: JackServer, tmp_path: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, env={**server.env, "PYTHONFAULTHANDLER": "1"},
                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             preexec_fn=die_with_parent)
+
+
+def live_without_log(server: JackServer, tmp_path: Path, cwd: Path, *args: str
+                     ) -> subprocess.Popen:
+    """The daemon as a service starts it: in `cwd`, its ABC log where it chooses."""
+    cmd = [sys.executable, "-m", "abcgen.runtime.cli.live", "--api", "jack", *args]
+    log = (tmp_path / "live.log").open("w")
+    return subprocess.Popen(cmd, env=server.env, cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
 
 def stop(daemon: subprocess.Popen, tmp_path: Path, sig: int = signal.SIGTERM) -> int:
@@ -372,6 +384,97 @@ def test_a_missing_port_or_model_is_a_message_not_a_traceback(server, tmp_path, 
         receiver.stop()
     text = (tmp_path / "live.log").read_text()
     assert "error: " in text and message in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("fault", ["log in a locked folder", "read-only log",
+                                   "record into a missing folder", "read-only record"])
+def test_a_file_the_daemon_cannot_write_stops_it_before_the_first_note(server, tmp_path,
+                                                                        fault):
+    service = tmp_path / "service"  # where a service manager starts the daemon
+    service.mkdir()
+    kept = tmp_path / "kept.abc"
+    kept.write_text("X:1\nK:G\nGABc|]\n")
+    args, message = {
+        "log in a locked folder": ([], f"cannot write abcgen-live.abc: folder {service} takes "
+                                       "no new file"),
+        "read-only log": (["--abc-log", str(protect(kept))], "kept.abc is read-only"),
+        "record into a missing folder": (["--abc-log", str(tmp_path / "log.abc"), "--record",
+                                          "/nonexistent/take.mid"],
+                                         "folder /nonexistent does not exist"),
+        "read-only record": (["--abc-log", str(tmp_path / "log.abc"), "--record",
+                              str(protect(kept))], "kept.abc is read-only"),
+    }[fault]
+    receiver = Receiver(server, tmp_path / "received.txt")
+    try:
+        with locked(service) if fault == "log in a locked folder" else contextlib.nullcontext():
+            daemon = live_without_log(server, tmp_path, service, "--abc",
+                                      str(tune_file(tmp_path)), "--port", receiver.port, *args)
+            assert daemon.wait(60) == 2
+    finally:
+        receiver.stop()
+    one_error_line((tmp_path / "live.log").read_text(), message)
+    assert not note_ons(receiver.messages())
+    assert kept.read_text() == "X:1\nK:G\nGABc|]\n"
+
+
+def test_the_recording_keeps_what_was_played_when_the_daemon_is_killed(server, tmp_path):
+    def scenario(attempt: int) -> None:
+        receiver = Receiver(server, tmp_path / f"received-{attempt}.txt")
+        record = tmp_path / f"take-{attempt}.mid"
+        daemon = live(server, tmp_path, "--abc", str(tune_file(tmp_path)), "--bpm", "240",
+                      "--humanise", "0", "--port", receiver.port, "--record", str(record))
+        try:
+            wait_until(lambda: len(note_ons(receiver.messages())) >= 12, what="twelve notes")
+            time.sleep(0.3)
+            daemon.kill()  # no clean exit: no End of Track, nothing saved on the way out
+            daemon.wait(30)
+            time.sleep(0.5)
+        finally:
+            shut_down(daemon, tmp_path, receiver)
+        heard = [p for _, p in note_ons(receiver.messages())]
+        kept = [m.note for m in mido.MidiFile(record) if m.type == "note_on" and m.velocity]
+        print(f"{len(heard)} notes heard, {len(kept)} in the recording")
+        assert kept == heard[:len(kept)] and len(kept) >= len(heard) - 2  # 0.1 s of notes
+
+    clean_run(server, scenario)
+
+
+def test_a_log_that_fails_mid_session_is_named_and_its_tune_kept(server, tmp_path):
+    log = tmp_path / "played.abc"
+    log.write_text("")
+    receiver = Receiver(server, tmp_path / "received.txt")
+    daemon = live(server, tmp_path, "--abc", str(tune_file(tmp_path)), "--tunes", "1",
+                  "--bpm", "400", "--port", receiver.port, "--abc-log", str(log))
+    try:
+        wait_until(lambda: "playing tune 1" in (tmp_path / "live.log").read_text(),
+                   what="the first tune")
+        with locked(log):  # the log goes read-only while the tune plays
+            assert daemon.wait(60) == 0
+    finally:
+        shut_down(daemon, tmp_path, receiver)
+    output = (tmp_path / "live.log").read_text()
+    assert f"warning: cannot append tune 1 to {log}" in output and "Traceback" not in output
+    assert "T:Timing test\nM:4/4" in output.split("here it is instead:")[1]  # the tune itself
+    assert log.read_text() == ""
+
+
+def test_a_composer_that_dies_is_reported_after_the_music_queued(server, tmp_path):
+    def scenario(attempt: int) -> None:
+        receiver = Receiver(server, tmp_path / f"received-{attempt}.txt")
+        daemon = live(server, tmp_path, "--abc", str(tune_file(tmp_path)), "--bpm", "240",
+                      "--port", receiver.port)
+        try:
+            wait_until(lambda: len(note_ons(receiver.messages())) >= 3, what="three notes")
+            for pid in _composer(daemon.pid):
+                os.kill(pid, signal.SIGKILL)
+            assert daemon.wait(60) == 2
+        finally:
+            shut_down(daemon, tmp_path, receiver)
+        assert_paired(receiver.messages())
+        one_error_line((tmp_path / "live.log").read_text(),
+                       "the composer stopped unexpectedly (exit code -9)")
+
+    clean_run(server, scenario)
 
 
 def test_generated_tunes_play_as_they_are_written(server, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 
 import mido
 import pytest
@@ -18,11 +19,11 @@ from abcgen.runtime.live.playback import (
     START,
     STOP,
     Player,
-    Recorder,
     Scheduler,
     Timeline,
     whole_note_seconds,
 )
+from abcgen.runtime.live.recording import Recorder
 
 
 class Clock:
@@ -243,3 +244,46 @@ def test_recorder_writes_what_was_played_with_its_timing(tmp_path):
     spw = whole_note_seconds(120)
     assert [n[2] for n in notes] == [60, 60, 67, 67]
     assert [t for t, _, _ in notes] == pytest.approx([0, spw / 4, spw / 4, spw / 2], abs=1e-3)
+
+
+def test_a_recording_is_a_whole_midi_file_at_every_flush(tmp_path):
+    """What a crash or SIGKILL leaves: every event up to the last flush, readable as is."""
+    path = tmp_path / "take.mid"
+    path.write_bytes(b"an older take")
+    recorder = Recorder(path)
+    recorder.add(10.0, on(60))
+    assert path.read_bytes() == b"an older take"  # nothing written between flushes
+    recorder.add(10.5, off(60))
+    recorder.add(10.5, bytes([0xF8]))  # a clock: not music, not recorded
+    recorder.flush()
+    for k in range(1, 4):
+        recorder.add(10.5 + k, on(60 + k))
+        recorder.add(11.0 + k, off(60 + k))
+        recorder.flush()
+        midi = mido.MidiFile(path)  # as a reader finds it now, without End of Track
+        assert [m.note for m in midi if m.type == "note_on"] == [60 + i for i in range(k + 1)]
+        assert midi.length == pytest.approx(1.0 + k, abs=1e-3)
+    recorder.add(20.0, on(70))  # played after the last flush: the only thing a crash loses
+    recorder.close()
+    midi = mido.MidiFile(path)
+    assert [m.note for m in midi if m.type == "note_on"][-1] == 70
+    assert midi.tracks[0][-1].type == "end_of_track"
+
+
+def test_a_recording_that_cannot_be_written_is_kept_and_retried(tmp_path):
+    said = []
+    recorder = Recorder(tmp_path / "take.mid", on_error=said.append)
+    recorder.add(0.0, on(60))
+    recorder.flush()
+    good = recorder.fd
+    recorder.fd = os.open("/dev/full", os.O_WRONLY)  # a full disk: every write fails
+    for k in range(3):
+        recorder.add(1.0 + k, on(61 + k))
+        recorder.flush()
+    assert len(said) == 1 and "cannot write the recording" in said[0]
+    os.close(recorder.fd)
+    recorder.fd = good  # space again
+    recorder.close()
+    assert "again" in said[-1]
+    notes = [m.note for m in mido.MidiFile(tmp_path / "take.mid") if m.type == "note_on"]
+    assert notes == [60, 61, 62, 63]

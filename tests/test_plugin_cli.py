@@ -284,6 +284,7 @@ def test_install_is_idempotent_and_uninstall_removes_only_ours(home, model):
     xml.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<museScore version="3.02">'
                    "<Plugin><path>/x/other.qml</path><load>1</load></Plugin></museScore>\n")
     folder = home / "Documents/MuseScore3/Plugins/abcgen"
+    folder.parent.mkdir(parents=True)  # the user's plugin folder: it stays
     for _ in range(2):
         result = runner.invoke(app, ["plugin", "install", "--musescore", "3",
                                      "--model", str(model)])
@@ -303,6 +304,30 @@ def test_install_is_idempotent_and_uninstall_removes_only_ours(home, model):
         assert result.exit_code == 0 and expected in result.output
     assert not folder.exists() and folder.parent.is_dir()
     assert [p.findtext("path") for p in ET.parse(xml).getroot()] == ["/x/other.qml"]
+
+
+def test_uninstall_takes_away_what_install_made_and_nothing_else(home):
+    before = sorted(home.rglob("*"))
+    for _ in range(2):  # an update keeps the record of what the first install made
+        result = runner.invoke(app, ["plugin", "install", "--musescore", "3"])
+        assert result.exit_code == 0, result.output
+    xml = home / ".local/share/MuseScore/MuseScore3/plugins.xml"
+    assert xml.is_file() and (home / "Documents/abcgen").is_dir()
+    result = runner.invoke(app, ["plugin", "uninstall", "--musescore", "3"])
+    assert result.exit_code == 0, result.output
+    assert sorted(home.rglob("*")) == before  # plugins.xml and every folder it made: gone
+
+    runner.invoke(app, ["plugin", "install", "--musescore", "3"])
+    (home / "Documents/abcgen/reel.abc").write_text("X:1\nK:G\nGABc|]\n")  # a tune made since
+    tree = ET.parse(xml)
+    plugin = ET.SubElement(tree.getroot(), "Plugin")  # MuseScore listed another plugin
+    ET.SubElement(plugin, "path").text = "/x/other.qml"
+    tree.write(xml)
+    result = runner.invoke(app, ["plugin", "uninstall", "--musescore", "3"])
+    assert result.exit_code == 0, result.output
+    assert (home / "Documents/abcgen/reel.abc").is_file()
+    assert [p.findtext("path") for p in ET.parse(xml).getroot()] == ["/x/other.qml"]
+    assert not (home / "Documents/MuseScore3").exists()
 
 
 def test_install_into_a_folder_for_musescore_4(home):

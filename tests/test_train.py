@@ -159,8 +159,8 @@ def test_schedule_warms_up_then_decays_to_min_lr_by_steps_or_time():
 
 
 def test_time_budget_ends_with_validation_checkpoint_and_test(corpus, tmp_path):
-    cfg = tiny(epochs=500, patience=500, max_minutes=0.05, warmup_steps=0)
-    result = train(corpus, cfg, tmp_path)
+    config = tiny(epochs=500, patience=500, max_minutes=0.05, warmup_steps=0)
+    result = train(corpus, config, tmp_path)
     m = result.metrics
     assert m["stopped"] == "max_minutes" and m["epochs"] < 500
     assert math.isfinite(m["test_bpc"]) and (tmp_path / "best.pt").is_file()

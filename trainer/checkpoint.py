@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,13 +74,23 @@ def load_state(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise AbcgenError(f"checkpoint not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors":
+        try:
             state = _load_safetensors(path)
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt files
-        raise AbcgenError(f"{path} is not a readable abcgen checkpoint ({err})") from None
+        except Exception as err:  # safetensors raises several types for corrupt files
+            raise AbcgenError(f"{path} is not a readable safetensors file ({err})") from None
+    elif not zipfile.is_zipfile(path):  # torch.save has written zip archives since 1.6
+        raise AbcgenError(f"{path} is not a PyTorch checkpoint (not a zip archive); abcgen "
+                          "loads checkpoints of weights only")
+    else:
+        try:
+            with warnings.catch_warnings():  # torch warns about pickle protocols on the way
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # torch says why, and advises weights_only=False: unsafe here
+            raise AbcgenError(f"{path} is not a checkpoint of weights only (it holds other "
+                              "Python objects, or is damaged); abcgen loads weights only, "
+                              "never code") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise AbcgenError(f"{path} is not an abcgen checkpoint (format {FORMAT} expected)")
     for key in ("config", "vocab", "model"):

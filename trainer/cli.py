@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from abcgen.runtime.abc.corpus import build_corpus, write_splits
 from abcgen.runtime.cli import run_app
-from abcgen.trainer.train import PRESETS, config_for, resume_config, train
+from abcgen.trainer.presets import PRESETS
 
 app = typer.Typer(
     help="Train the abcgen LSTM on ABC folk tunes. `abcgen-train [PATHS]` = `abcgen-train fit`.",
@@ -79,6 +79,8 @@ def fit(
     quiet: Annotated[bool, _opt("no progress display", "--quiet", "-q")] = False,
 ) -> None:
     """Train a model into a run folder: best.pt, last.pt, log.csv/json, curves.png."""
+    from abcgen.trainer.train import config_for, resume_config, train  # torch: the [train] extra
+
     options: dict[str, Any] = dict(
         embed=embed, hidden=hidden, layers=layers, dropout=dropout, embed_dropout=embed_dropout,
         weight_drop=weight_drop, seq_len=seq_len, batch_size=batch_size, transpose=transpose,

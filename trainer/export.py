@@ -23,7 +23,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from abcgen.runtime.abc.tune import BOS, EOS
-from abcgen.runtime.atomic import write_atomic
+from abcgen.runtime.atomic import check_writable, write_atomic
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.report import bits_per_char
 from abcgen.runtime.generate.model import FORMAT, Model
@@ -224,8 +224,7 @@ def export(
     the parity check and the bits/char cost of quantisation."""
     if quantize not in (None, "int8"):
         raise AbcgenError(f"unknown quantisation {quantize!r}; only 'int8' is supported")
-    if not Path(out).parent.is_dir():
-        raise AbcgenError(f"cannot write {out}: folder {Path(out).parent} does not exist")
+    check_writable(out)  # before the minutes of work, not after
     trained = load_trained(checkpoint)
     if tunes is not None:
         known = set(trained.vocab)

@@ -202,11 +202,19 @@ def read_tunebook(path: Path) -> tuple[list[str], bool]:
     return split_tunebook(text), latin1
 
 
+MAX_FILE_BYTES = 64 << 20  # the largest published tunebooks are a few MB
+
+
 def read_abc_text(path: Path) -> tuple[str, bool]:
     """An .abc file's text, and whether it was not UTF-8 (then read as Latin-1, as
     older tunebooks are: any byte decodes, and what is not ABC gets dropped later).
-    A UTF-8 byte-order mark goes, or the first tune's `X:` would not start a line."""
-    data = Path(path).read_bytes()
+    A UTF-8 byte-order mark goes, or the first tune's `X:` would not start a line.
+    At most MAX_FILE_BYTES are read, so a device or a huge file fails with a message."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise AbcgenError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MB, far more than a "
+                          "tunebook; is it an ABC file? (split a real one into smaller files)")
     try:
         return data.decode("utf-8-sig"), False
     except UnicodeDecodeError:

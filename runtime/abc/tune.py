@@ -163,14 +163,16 @@ def header_text(meter: str | None, key: str | None, unit: str | None) -> str:
     The header order is M:, L:, K:, so a prime can fix a key or unit only after
     a meter; L: follows from the meter when not given (as in normalise()).
     """
+    k = canonical_key(key) if key is not None else None  # a bad value is named first
+    u = canonical_unit(unit) if unit is not None else None
     if meter is None:
         if key is not None or unit is not None:
             raise AbcgenError("choose a meter too: a prime's header runs M:, L:, K: in order")
         return ""
     m = canonical_meter(meter)
-    lines = [f"M:{m}", f"L:{canonical_unit(unit) if unit is not None else _default_unit(m)}"]
-    if key is not None:
-        lines.append(f"K:{canonical_key(key)}")
+    lines = [f"M:{m}", f"L:{u or _default_unit(m)}"]
+    if k is not None:
+        lines.append(f"K:{k}")
     return "\n".join(lines) + "\n"
 
 

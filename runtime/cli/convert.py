@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from abcgen.runtime.cli import app
+from abcgen.runtime.errors import AbcgenError
 
 SHOWN = 3  # problems printed per tune: a tunebook can have thousands
 
@@ -46,26 +48,55 @@ def convert(
                      show_default="a General MIDI SoundFont found on the system"),
     ] = None,
 ) -> None:
-    """Convert ABC tunes to MIDI, MusicXML (for MuseScore), clean ABC, sheet music or audio."""
-    # Imported here, not at the top: every `abcgen` call loads this module.
-    from abcgen.runtime.formats.convert import convert_file
+    """Convert ABC tunes to MIDI, MusicXML (for MuseScore), clean ABC, sheet music or audio.
 
-    results = convert_file(source, output, tune=tune, bpm=bpm, program=program, chords=chords,
-                           soundfont=soundfont)
-    for r in results:
-        shown = sorted(r.diagnostics, key=lambda d: d.severity != "error")[:SHOWN]
-        for d in shown:
-            typer.echo(
-                f"{source}:{d.line}:{d.col}: warning: {d.message} (tune {r.index})", err=True
-            )
-        if len(r.diagnostics) > len(shown):
-            more = len(r.diagnostics) - len(shown)
-            typer.echo(
-                f"{source}: warning: {more} more in tune {r.index} "
-                f"(abcgen check {source} --tune {r.index} lists them)",
-                err=True,
-            )
-        if r.path is None:
-            typer.echo(f"{source}: warning: tune {r.index} has no notes; skipped", err=True)
-        else:
-            typer.echo(f"wrote {r.path}")
+    Each file is reported as it is written (stdout); warnings and, on a terminal,
+    a progress bar go to stderr.
+    """
+    # Imported here, not at the top: every `abcgen` call loads this module.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from abcgen.runtime.formats.convert import convert_tune, plan
+    from abcgen.runtime.formats.soundfonts import find_soundfont
+
+    kind, jobs = plan(source, output, tune=tune)
+    if kind == "audio":
+        soundfont = find_soundfont(soundfont)  # before any work: none found is an error
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    progress = Progress(TextColumn("converting"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=console, transient=True,
+                        redirect_stdout=sys.stdout.isatty(), disable=not console.is_terminal)
+    written = 0
+    with progress:
+        task = progress.add_task("convert", total=len(jobs))
+        for job in jobs:
+            r = convert_tune(job, kind, bpm=bpm, program=program, chords=chords,
+                             soundfont=soundfont)
+            for line in _warnings(source, r):
+                console.print(line, markup=False)
+            if r.path is not None:
+                written += 1
+                print(f"wrote {r.path}", flush=True)
+            progress.advance(task)
+    if not written:
+        raise AbcgenError(f"no tune with notes in {source}")
+    if len(jobs) > 1:
+        console.print(f"{source}: {written} of {len(jobs)} tunes converted", markup=False)
+
+
+def _warnings(source: Path, r) -> list[str]:
+    shown = sorted(r.diagnostics, key=lambda d: d.severity != "error")[:SHOWN]
+    lines = [f"{source}:{d.line}:{d.col}: warning: {d.message} (tune {r.index})" for d in shown]
+    if len(r.diagnostics) > len(shown):
+        lines.append(f"{source}: warning: {len(r.diagnostics) - len(shown)} more in tune "
+                     f"{r.index} (abcgen check {source} --tune {r.index} lists them)")
+    if r.skipped:
+        lines.append(f"{source}: warning: tune {r.index} skipped: {r.skipped}")
+    return lines

@@ -65,7 +65,7 @@ def eval_model(
         temps = [float(t) for t in temperatures.split(",") if t.strip()]
     except ValueError:
         raise AbcgenError(f"--temperatures {temperatures!r}: give numbers like 0.8,1.0") from None
-    if not temps or any(t <= 0 for t in temps):
+    if not temps or not all(0 < t < float("inf") for t in temps):  # also refuses nan
         raise AbcgenError("--temperatures must be positive numbers, e.g. 0.8,1.0")
     if not model.is_file():
         raise AbcgenError(f"model file not found: {model}")

@@ -76,7 +76,7 @@ def generate(
     """Generate folk tunes in ABC notation."""
     from abcgen.runtime.generate.generator import generate as run_generator
     from abcgen.runtime.generate.model import Model
-    from abcgen.runtime.generate.prime import prime_text
+    from abcgen.runtime.generate.prime import check_prefix, prime_text
     from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
 
     kind = _output_kind(out)
@@ -84,6 +84,11 @@ def generate(
         from abcgen.runtime.formats.soundfonts import find_soundfont
 
         soundfont = find_soundfont(soundfont)
+    paths = _paths(kind, out, num)
+    if paths:  # before the work: a read-only file or folder costs nothing
+        from abcgen.runtime.atomic import check_writable
+
+        check_writable(*paths)
     prime = prime_text(meter, key, unit, prefix)
     sampling = SamplingOptions(temperature, top_k, top_p)
     if model == DEFAULT_MODEL and not model.is_file():
@@ -93,6 +98,8 @@ def generate(
         )
     seed = random_seed() if seed is None else seed
     loaded = Model(model)
+    if prefix:
+        check_prefix(prefix, loaded.info.vocab)
     mask = None
     if not free:
         from abcgen.runtime.generate.constraints import BatchConstraint
@@ -105,7 +112,7 @@ def generate(
             typer.echo(f"warning: tune {i} reached --max-chars {max_chars} before its end",
                        err=True)
     titles = [f"abcgen seed {seed}" + (f" #{i}" if num > 1 else "") for i in range(1, num + 1)]
-    _write(kind, out, [t.text for t in tunes], titles,
+    _write(kind, paths, [t.text for t in tunes], titles,
            {"bpm": bpm, "program": program, "soundfont": soundfont})
 
 
@@ -117,7 +124,18 @@ def _output_kind(out: Path | None) -> str | None:
     return output_kind(out)
 
 
-def _write(kind: str | None, out: Path | None, texts: list[str], titles: list[str],
+def _paths(kind: str | None, out: Path | None, num: int) -> list[Path]:
+    """The files written: one .abc for all tunes, else one file per tune."""
+    if out is None:
+        return []
+    if kind == "abc" or num == 1:
+        return [out]
+    from abcgen.runtime.formats.convert import numbered
+
+    return [numbered(out, i) for i in range(1, num + 1)]
+
+
+def _write(kind: str | None, paths: list[Path], texts: list[str], titles: list[str],
            opts: dict) -> None:
     from abcgen.runtime.abc.writer import format_abc
 
@@ -129,13 +147,12 @@ def _write(kind: str | None, out: Path | None, texts: list[str], titles: list[st
     if kind == "abc":
         from abcgen.runtime.atomic import write_atomic
 
-        write_atomic(out, "\n".join(abc))
-        typer.echo(f"wrote {out}", err=True)
+        write_atomic(paths[0], "\n".join(abc))
+        typer.echo(f"wrote {paths[0]}", err=True)
         return
     from abcgen.runtime.abc.parser import parse
     from abcgen.runtime.formats.convert import write_tune
 
-    for i, text in enumerate(abc, 1):
-        path = out if len(abc) == 1 else out.with_stem(f"{out.stem}-{i}")
+    for text, path in zip(abc, paths, strict=True):
         write_tune(kind, parse(text), path, **opts)
         typer.echo(f"wrote {path}", err=True)

@@ -83,7 +83,8 @@ def live(
         min=1, help="Stop after this many tunes.", show_default="play until stopped")
     ] = None,
     record: Annotated[Path | None, typer.Option(
-        help="Also write everything played to this .mid file (on exit).")] = None,
+        help="Also write everything played to this .mid file (as it plays: a crash keeps "
+             "it).")] = None,
     abc_log: Annotated[Path, typer.Option(
         help="Append every tune played to this ABC file.")] = Path("abcgen-live.abc"),
     clock: Annotated[str, typer.Option(

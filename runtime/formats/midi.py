@@ -105,7 +105,9 @@ def tune_to_midi(
             ]
             tracks.append(start + _note_messages(accompaniment, chord_channel))
 
-    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    # Text in UTF-8, as abc2midi writes it: titles hold any character (mido's default,
+    # Latin-1, cannot encode `Neil Gow’s Wife`).
+    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT, charset="utf-8")
     names = [tune.title or "abcgen", "melody", "chords"]
     for name, events in zip(names, tracks, strict=False):
         track = mido.MidiTrack([mido.MetaMessage("track_name", name=name)])

@@ -177,6 +177,11 @@ def _check_contract(session: ort.InferenceSession, name: str) -> ModelInfo:
         raise AbcgenError(f"{name}: unreadable abcgen metadata ({err!r})") from None
     if not (isinstance(vocab, list) and vocab and all(isinstance(v, str) for v in vocab)):
         raise AbcgenError(f"{name}: abcgen.vocab must be a JSON list of strings")
+    tokens = [v for v in vocab if len(v) != 1]
+    if tokens:  # generation streams one character per step (DESIGN.md, ONNX contract)
+        raise AbcgenError(f"{name}: abcgen.vocab must list single characters, but holds "
+                          f"{', '.join(map(repr, tokens[:3]))}"
+                          f"{f' and {len(tokens) - 3} more' if len(tokens) > 3 else ''}")
     if len(set(vocab)) != len(vocab):
         raise AbcgenError(f"{name}: abcgen.vocab has duplicate entries")
     for label, index in (("bos", bos), ("eos", eos)):

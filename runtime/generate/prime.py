@@ -7,6 +7,8 @@ The model only ever saw normalised tunes, so a prime goes through the same
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Sequence
 
 from abcgen.runtime.abc.tune import header_text, normalise
 from abcgen.runtime.errors import AbcgenError
@@ -41,3 +43,14 @@ def prime_text(
     if result.text is None:
         raise AbcgenError(f"cannot use the prefix: {result.drop}")
     return result.text
+
+
+def check_prefix(prefix: str, vocab: Sequence[str]) -> None:
+    """Refuse a prefix holding characters the model cannot write (whitespace aside,
+    which normalising rewrites): dropping them would change the music unseen."""
+    unknown = sorted({ch for ch in prefix if not ch.isspace() and ch not in vocab})
+    if unknown:
+        named = ", ".join(f"{ch!r} ({unicodedata.name(ch, f'U+{ord(ch):04X}')})"
+                          for ch in unknown)
+        raise AbcgenError(f"the prefix holds characters this model cannot write: {named}; "
+                          "leave them out")

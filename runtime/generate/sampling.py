@@ -7,6 +7,7 @@ Generator, so a seed fixes the whole batch.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ class SamplingOptions:
     top_p: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.temperature >= 0:
-            raise AbcgenError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 <= self.temperature < math.inf:  # also refuses nan
+            raise AbcgenError(f"temperature must be a finite number >= 0, got {self.temperature}")
         if self.top_k < 0:
             raise AbcgenError(f"top-k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:

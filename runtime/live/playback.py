@@ -12,19 +12,14 @@ happens to the port, and `Scheduler` is the sending loop.
 from __future__ import annotations
 
 import heapq
-import io
 import itertools
 import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
-import mido
-
-from abcgen.runtime.atomic import write_atomic
+from abcgen.runtime.live.recording import Recorder
 
 TICKS_PER_QUARTER = 24  # MIDI clock
 CLOCK, START, CONTINUE, STOP = 0xF8, 0xFA, 0xFB, 0xFC
@@ -136,32 +131,6 @@ class Port(Protocol):
     def release(self) -> None: ...
 
 
-@dataclass
-class Recorder:
-    """Everything played, with the time it was played, for `--record FILE.mid`."""
-
-    path: Path
-    messages: list[tuple[float, bytes]] = field(default_factory=list)
-
-    def add(self, t: float, data: bytes) -> None:
-        if data[0] < 0xF0:  # channel messages only: clock and sensing are not music
-            self.messages.append((t, data))
-
-    def save(self) -> None:
-        ticks_per_second = 2 * 480  # at the file's tempo of 120 quarter notes per minute
-        track = mido.MidiTrack()
-        start = self.messages[0][0] if self.messages else 0.0
-        last = 0
-        for t, data in self.messages:
-            tick = round((t - start) * ticks_per_second)
-            track.append(mido.Message.from_bytes(data, time=tick - last))
-            last = tick
-        midi = mido.MidiFile(type=0, ticks_per_beat=480, tracks=[track])
-        buffer = io.BytesIO()
-        midi.save(file=buffer)
-        write_atomic(self.path, buffer.getvalue())
-
-
 class Player:
     """Sends to an output that may vanish, and keeps note_on and note_off paired.
 
@@ -228,11 +197,13 @@ class Player:
             self._write(bytes([0xB0 | channel, ALL_SOUND_OFF, 0]), now)
 
     def check(self, now: float) -> None:
-        """Notice a vanished port (and drop it), or retry opening one."""
+        """Notice a vanished port (and drop it), or retry opening one; write the recording."""
         if self.port is not None and not self.port.healthy(now):
             self.port.release()
             self._lost(now, "output lost; retrying")
         self.open(now)
+        if self.recorder is not None:
+            self.recorder.flush()
 
     def close(self, now: float) -> None:
         if self.port is not None:
@@ -240,7 +211,7 @@ class Player:
             self.port.close()  # closing flushes what is still queued in the port
             self.port = None
         if self.recorder is not None:
-            self.recorder.save()
+            self.recorder.close()
 
     def _write(self, data: bytes, now: float) -> None:
         if self.port is None:

@@ -25,6 +25,7 @@ from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import Any
 
+from abcgen.runtime.atomic import check_writable
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.live import ports
 from abcgen.runtime.live.performance import WHOLE, Item, Performance, Style
@@ -35,12 +36,12 @@ from abcgen.runtime.live.playback import (
     STOP,
     ClockFollower,
     Player,
-    Recorder,
     Scheduler,
     Timeline,
     realtime_priority,
     whole_note_seconds,
 )
+from abcgen.runtime.live.recording import Recorder
 
 CLIENT = "abcgen-live"
 TEMPERATURE_RANGE = (0.1, 2.0)
@@ -110,6 +111,11 @@ class LiveConfig:
                                   f"{', '.join(DEFAULT_CONTROLS)}, numbers 0..127")
         if self.abc is not None and not self.abc.is_file():
             raise AbcgenError(f"no such ABC file: {self.abc}")
+        from abcgen.runtime.abc.tune import header_text
+
+        header_text(self.meter or "4/4", self.key, self.unit)  # a bad value, named now
+        # Every file the session writes, before the first note: not when a tune ends.
+        check_writable(*(p for p in (self.abc_log, self.record) if p is not None))
 
 
 class Shared:
@@ -130,9 +136,9 @@ class Shared:
 def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[str]]]:
     """(prime, the rest of the text as it is written) for each tune, forever."""
     if config.abc is not None:
-        from abcgen.runtime.abc.tune import split_tunebook
+        from abcgen.runtime.formats.convert import read_tunes
 
-        texts = split_tunebook(config.abc.read_text(encoding="utf-8", errors="replace"))
+        texts = [text for _, text in read_tunes(config.abc)]
         if not texts:
             raise AbcgenError(f"{config.abc} holds no tune (no K: line)")
         while True:
@@ -182,20 +188,26 @@ def _keep_ahead(horizon: float, shared: Shared, epoch: int) -> bool:
     return not shared.stopping.value and shared.epoch.value == epoch
 
 
-def _log_tune(path: Path | None, index: int, text: str, complete: bool) -> None:
+def _log_tune(path: Path | None, index: int, text: str, complete: bool) -> str | None:
+    """Append the tune to the ABC log; if that fails, a warning that carries the tune."""
     if path is None:
-        return
+        return None
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     body = text.replace("\x03", "").rstrip("\n")
     if not body.lstrip().startswith("X:"):
         body = f"X:{index + 1}\nT:abcgen-live {stamp}\n{body}"
     note = "" if complete else "% interrupted here\n"
-    entry = f"{body}\n{note}\n".encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    entry = f"{body}\n{note}\n"
     try:
-        os.write(fd, entry)  # one append: earlier tunes are never touched
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, entry.encode())  # one append: earlier tunes are never touched
+        finally:
+            os.close(fd)
+    except OSError as err:
+        return (f"warning: cannot append tune {index + 1} to {path} "
+                f"({err.strerror or err}); here it is instead:\n{entry}")
+    return None
 
 
 def _shift(items: list[Item], by: float) -> list[Item]:
@@ -203,44 +215,51 @@ def _shift(items: list[Item], by: float) -> list[Item]:
 
 
 def compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
-    """The composer process: tunes -> timed messages down `conn`, a little ahead."""
+    """The composer process: tunes -> timed messages down `conn`, a little ahead.
+    Whatever stops it is sent down `conn` too, so that the sender can name it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle
     try:
-        tunes = _tunes(config, shared)
-        first = next(tunes)
+        _compose(config, conn, shared)
+    except (BrokenPipeError, EOFError, ConnectionError):
+        pass  # the sender has gone: nothing left to play to
     except AbcgenError as err:
         conn.send(("error", str(err)))
-        return
+    except Exception as err:  # a bug or a fault: the sender would only see the pipe close
+        conn.send(("error", f"the composer failed: {type(err).__name__}: {err}"))
+
+
+def _compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
+    tunes = _tunes(config, shared)
+    first = next(tunes)
     conn.send(("ready",))
     position, index, epoch = 0.0, 0, shared.epoch.value
-    try:
-        while not shared.stopping.value and (config.tunes is None or index < config.tunes):
-            if shared.epoch.value != epoch:  # "next tune": start right away
-                epoch = shared.epoch.value
-                position = shared.position.value + NEXT_LEAD / shared.spw.value
-            prime, rest = first if index == 0 else next(tunes)
-            performance = Performance(config.style, tune_seed=index)
-            marker: list[Item] = [(position, f"tune {index + 1}")]  # goes with the first notes
-            text, bpm, complete = [], config.style.bpm or 120.0, True
-            for chunk in itertools.chain([prime], rest):
-                text.append(chunk)
-                items = performance.feed(chunk)
-                if items:
-                    bpm = next((d for _, d in items if isinstance(d, float)), bpm)
-                    conn.send(("items", epoch, [*marker, *_shift(items, position)]))
-                    marker = []
-                    if not _keep_ahead(position + performance.done / WHOLE, shared, epoch):
-                        complete = False
-                        break
-            if complete:
-                items = performance.close()
+    while not shared.stopping.value and (config.tunes is None or index < config.tunes):
+        if shared.epoch.value != epoch:  # "next tune": start right away
+            epoch = shared.epoch.value
+            position = shared.position.value + NEXT_LEAD / shared.spw.value
+        prime, rest = first if index == 0 else next(tunes)
+        performance = Performance(config.style, tune_seed=index)
+        marker: list[Item] = [(position, f"tune {index + 1}")]  # goes with the first notes
+        text, bpm, complete = [], config.style.bpm or 120.0, True
+        for chunk in itertools.chain([prime], rest):
+            text.append(chunk)
+            items = performance.feed(chunk)
+            if items:
+                bpm = next((d for _, d in items if isinstance(d, float)), bpm)
                 conn.send(("items", epoch, [*marker, *_shift(items, position)]))
-                position += performance.length + config.gap / whole_note_seconds(bpm)
-            _log_tune(config.abc_log, index, "".join(text), complete)
-            index += 1
-        conn.send(("end", epoch, position))
-    except (BrokenPipeError, EOFError, OSError):
-        pass  # the sender has gone: nothing left to play to
+                marker = []
+                if not _keep_ahead(position + performance.done / WHOLE, shared, epoch):
+                    complete = False
+                    break
+        if complete:
+            items = performance.close()
+            conn.send(("items", epoch, [*marker, *_shift(items, position)]))
+            position += performance.length + config.gap / whole_note_seconds(bpm)
+        warning = _log_tune(config.abc_log, index, "".join(text), complete)
+        if warning:
+            conn.send(("log", warning))
+        index += 1
+    conn.send(("end", epoch, position))
 
 
 # ------------------------------------------------------------------ sender
@@ -277,6 +296,7 @@ class Session:
         self.config, self.conn, self.shared, self.log = config, conn, shared, log
         self.signals = signals
         self.ended = False
+        self.died = False  # the composer went without a word (killed, or crashed)
         self.ready_at: float | None = None  # when the composer had its model loaded
         output = ports.open_output(config.api, config.port, config.virtual, CLIENT)
         self.api = output.api
@@ -284,7 +304,7 @@ class Session:
         names = dict.fromkeys(n for n in (config.clock_in, config.control_in) if n)
         self.inputs = [ports.open_input(config.api, name, f"{CLIENT}-in") for name in names]
         self.input_times: list[float | None] = [None] * len(self.inputs)
-        recorder = Recorder(config.record) if config.record else None
+        recorder = Recorder(config.record, on_error=log) if config.record else None
         self.player = Player(self._connect, recorder=recorder, on_change=log)
         self.player.port = output
         self.timeline = Timeline(config.style.bpm or 120.0, config.time_scale)
@@ -309,9 +329,8 @@ class Session:
         while not self.ended and self.conn.poll():
             try:
                 self.receive(self.conn.recv())
-            except EOFError:  # without "end": it died; play out what is queued
-                self.ended = True
-                self.log("the composer stopped unexpectedly")
+            except EOFError:  # without "end" nor "error": it died; play out what is queued
+                self.ended = self.died = True
         now = time.monotonic()
         for i, port in enumerate(self.inputs):
             for data, delta in port.pending():
@@ -337,6 +356,8 @@ class Session:
         kind = message[0]
         if kind == "error":
             raise AbcgenError(message[1])
+        if kind == "log":
+            self.log(message[1])
         if kind == "ready":
             self.ready_at = time.monotonic()
         if kind == "items" and message[1] == self.scheduler.epoch:
@@ -414,3 +435,6 @@ def run(config: LiveConfig, log: Callable[[str], None] = lambda _: None) -> None
             composer.join(5)
         conn.close()
         signals.restore()
+    if session.died:
+        raise AbcgenError(f"the composer stopped unexpectedly (exit code {composer.exitcode}); "
+                          "the music queued before was played")

@@ -5,7 +5,9 @@ MuseScore starts plugins with a bare environment and no PATH we control, so
 the config records the absolute path of the `abcgen` executable that ran the
 install, plus the output folder and model. MuseScore 3 lists new plugins
 unticked in its plugin manager; install ticks ours in `plugins.xml`.
-Both install and uninstall are idempotent.
+Both install and uninstall are idempotent, and uninstall takes away what install
+made: its files, the folders it created (when left empty) and a plugins.xml it
+created (when it lists no other plugin); the config records which those are.
 """
 
 from __future__ import annotations
@@ -98,17 +100,17 @@ def install(
         raise AbcgenError(f"model file not found: {model}")
     source = plugin_source()
     folder = plugins_dir / FOLDER
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise AbcgenError(f"cannot create {err.filename}: {err.strerror}") from None
+    created = _created(folder)  # an update keeps the record of the first install
+    created += _make_folder(folder) + _make_folder(out_dir)
+    if enable_in is not None and not enable_in.exists():
+        created += [*_make_folder(enable_in.parent), enable_in]
     for name in FILES:
         write_atomic(folder / name, (source / name).read_bytes())
     config = {
         "abcgen": str(abcgen),
         "out_dir": str(out_dir.resolve()),
         "model": str(model.resolve()) if model else None,
+        "created": [str(p) for p in dict.fromkeys(created)],  # what uninstall may take away
     }
     write_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
     installed = Installed(folder=folder, config=folder / CONFIG, abcgen=abcgen)
@@ -121,6 +123,7 @@ def install(
 def uninstall(plugins_dir: Path, *, enabled_in: Path | None = None) -> Installed:
     """Remove what `install` put there (and only that); untick it in `enabled_in`."""
     folder = plugins_dir / FOLDER
+    created = _created(folder)
     removed = []
     for name in (*FILES, CONFIG):
         path = folder / name
@@ -131,8 +134,43 @@ def uninstall(plugins_dir: Path, *, enabled_in: Path | None = None) -> Installed
         folder.rmdir()
     if enabled_in is not None:
         _set_enabled(enabled_in, [folder / n for n in FILES if n.endswith(".qml")], False)
+        if enabled_in in created and not _plugin_entries(enabled_in):
+            enabled_in.unlink()  # ours, and nobody else's plugins are listed in it
+    for path in sorted(created, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()  # a folder install made, left empty
     return Installed(folder=folder, config=folder / CONFIG, abcgen=Path(), removed=removed,
                      enabled_in=enabled_in)
+
+
+def _make_folder(path: Path) -> list[Path]:
+    """mkdir -p, and the folders it made, outermost first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+    except OSError as err:
+        raise AbcgenError(f"cannot create {err.filename}: {err.strerror}") from None
+    return list(reversed(missing))
+
+
+def _created(folder: Path) -> list[Path]:
+    """What an earlier install made, as its config recorded (nothing if unreadable)."""
+    try:
+        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        return [Path(p) for p in config.get("created", [])]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+
+
+def _plugin_entries(xml_path: Path) -> int:
+    try:
+        return len(ET.parse(xml_path).getroot().findall("Plugin"))
+    except (OSError, ET.ParseError):
+        return 1  # unreadable: not ours to judge, so it stays
 
 
 def _set_enabled(xml_path: Path, qml_files: list[Path], enabled: bool) -> None:
