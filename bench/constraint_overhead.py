@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from abcgen.exported import DEFAULT_MODEL
-from abcgen.runtime.generate.constraints import Constraint, Rules
+from abcgen.runtime.generate.constraints import Constraint
 from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.rules import Rules
 from abcgen.runtime.generate.sampling import SamplingOptions, sample_checked
 
 

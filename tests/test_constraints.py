@@ -14,11 +14,12 @@ from typer.testing import CliRunner
 
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import split_tunebook
+from abcgen.runtime.abc.tune import BOS, EOS, split_tunebook
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-from abcgen.runtime.generate.constraints import BOS, EOS, BatchConstraint, Constraint, Rules
+from abcgen.runtime.generate.constraints import BatchConstraint, Constraint
 from abcgen.runtime.generate.generator import generate
 from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.rules import Rules
 from abcgen.runtime.generate.sampling import SamplingOptions
 
 VOCAB = vocab_of(real_tunes())

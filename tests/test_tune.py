@@ -14,15 +14,8 @@ from hypothesis import strategies as st
 
 from abcgen.runtime.abc import tune
 from abcgen.runtime.abc.corpus import raw_tunes
-from abcgen.runtime.abc.tune import (
-    BOS,
-    EOS,
-    canonical_key,
-    header_text,
-    normalise,
-    split_of,
-    split_tunebook,
-)
+from abcgen.runtime.abc.header import canonical_key, header_text
+from abcgen.runtime.abc.tune import BOS, EOS, normalise, split_of, split_tunebook
 from abcgen.runtime.errors import AbcgenError
 
 # What may stand in a canonical body line once inline K:/M:/L: fields are taken out.
