@@ -17,6 +17,8 @@ from abcgen.runtime.generate.state import BARS, FINAL, SECTION, State
 
 
 class BarRules:
+    """Bar lines; a form, when asked for, adds its own rules (form_rules.py)."""
+
     def _bar_start(self, s: State, text: str) -> State | None:
         if s.tleft or s.brk or s.prev in ("deco", "grace", "brk", "sopen", "tup"):
             return None
@@ -41,23 +43,29 @@ class BarRules:
             return False  # the tune's last bar line: after it only the end
         if (kind == "|]" and s.slur) or (s.tie and kind not in ("|", "||")):
             return False  # a tie crosses a plain bar line, not a repeat (abc2midi)
+        formed = self._formed(s)
+        if formed and not self._form_bar_ok(s, kind):
+            return False
         if s.empty:  # no empty bars, but a line or the tune may begin with a bar line,
             if s.carry:  # and a part may open (`|:`, `||`) before the pickup into it
                 return kind in ("|:", "||") and s.prev in ("line", "space")
-            return s.prev in ("start", "line")
+            return s.prev in ("start", "line") or (formed and kind == "|:" and s.prev == "space")
         if s.carry and kind != "|":
             return False  # the pickup into a part ends at a plain bar line (abc2midi joins
             #               it to the short bar before only then)
         short = s.bar and s.room and not s.pickup
         if short and (kind not in SECTION or s.carry):
             return False  # a short bar only before a section
-        if short and s.ending and kind not in (":|", "|]"):
-            return False  # in an ending: a first one's `:|`, or the tune's last bar
+        if short and s.ending and kind not in (":|", "|]") and not (formed and kind == "||"):
+            return False  # in an ending: a first one's `:|`, or the tune's last bar (with a
+            #               form, a second ending's `||` and the pickup into the next part)
         if short and kind != "|]" and s.room != s.lead:
             return False  # the part's pickup completes it (abc2midi replays repeats from there)
-        if s.steer:  # close what is open, then end
+        if s.steer:  # close what is open, then end (with a form: where the form ends)
             if s.slur:
                 return s.prev not in ("note", "chord")
+            if formed:
+                return True
             if s.carry or s.tie:
                 return kind == "|"
             if s.ending == 1 or s.repeat == 1:
@@ -89,10 +97,11 @@ class BarRules:
             lead = s.room  # what the next part's pickup holds (after its `|:`, if any)
         elif kind[0] == ":" or (kind[-1] == ":" and s.content):
             lead = -1
-        return s._replace(tok="", buf="", room=s.room if short or s.empty else s.bar, empty=True,
-                          lead=lead, carry=bool(short) or (s.carry and s.empty),
-                          content=s.content or not s.empty, prev="bar", kind=kind,
-                          ending=ending, repeat=repeat, last=0)
+        after = s._replace(tok="", buf="", room=s.room if short or s.empty else s.bar,
+                           empty=True, lead=lead, carry=bool(short) or (s.carry and s.empty),
+                           content=s.content or not s.empty, prev="bar", kind=kind,
+                           ending=ending, repeat=repeat, last=0)
+        return self._form_commit(s, after) if self._formed(s) else after
 
     def _ending(self, s: State, ch: str) -> State | None:
         if s.prev != "bar":
@@ -100,7 +109,9 @@ class BarRules:
         if s.tie:
             return None
         if ch == "1" and s.ending == 0 and s.kind == "|" and s.repeat < 2 and not s.steer:
-            return s._replace(ending=1, prev="end")
+            if self._formed(s) and not self._form_ending_ok(s):
+                return None
+            return s._replace(ending=1, prev="end", ebar=s.fbar)
         if ch == "2" and s.ending == 3:
             return s._replace(ending=2, prev="end")
         return None
@@ -108,4 +119,6 @@ class BarRules:
     def _eos(self, s: State) -> State | None:
         ok = (s.prev == "bar" and s.kind in FINAL and s.content and not s.tie
               and not s.slur and s.ending in (0, 2, 4) and s.repeat != 1 and not s.ctx)
+        if ok and self._formed(s):
+            ok = s.part >= len(self._spec(s).plays)
         return s._replace(mode="e") if ok else None

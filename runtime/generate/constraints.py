@@ -12,6 +12,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from abcgen.runtime.abc.form import FormSpec
+from abcgen.runtime.abc.tune import BOS
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate.form_rules import PENDING
+from abcgen.runtime.generate.forms import FormChoice, auto_form, auto_forms
 from abcgen.runtime.generate.rules import Rules
 from abcgen.runtime.generate.state import State, canonical
 
@@ -23,14 +28,21 @@ def rules_for(vocab: tuple[str, ...]) -> Rules:
 
 
 class Constraint:
-    """One tune: `feed` the prime, then `allowed()` before each step and `advance(id)` after."""
+    """One tune: `feed` the prime, then `allowed()` before each step and `advance(id)` after.
 
-    def __init__(self, rules: Rules, *, steer_at: int | None = None) -> None:
+    `form` is a `FormSpec.key` to generate in, PENDING for `--form auto` (decided by
+    `draw` once the meter is known), or '' (free: the bar rules only).
+    """
+
+    def __init__(self, rules: Rules, *, steer_at: int | None = None, form: str = "",
+                 draw: float = 0.0) -> None:
         self.rules = rules
         self.steer_at = steer_at
-        self.state = State()
+        self.draw = draw
+        self.state = State(form=form)
         self.generated = 0
         self.fallbacks = 0
+        self.refused: tuple[State, str, int] | None = None  # where a prime was lost
 
     @property
     def lost(self) -> bool:
@@ -42,10 +54,30 @@ class Constraint:
         return self.state.mode == "e"
 
     def feed(self, text: str) -> None:
-        """Follow a prime (BOS and canonical text) without judging it."""
+        """Follow a prime (BOS and canonical text) without judging it; `lost` when it
+        cannot be followed (`refused` says where). With `auto`, the form drawn is
+        tried first, then the meter's others, then free."""
+        self.state, self.refused = self._follow(self.state, text, 0)
+
+    def _follow(self, state: State, text: str, start: int):
         step = self.rules.step
-        for ch in text:
-            self.state = canonical(step(self.state, ch, feed=True) or self.state._replace(mode="x"))
+        for i in range(start, len(text)):
+            nxt = step(state, text[i], feed=True)
+            if nxt is None:
+                return state._replace(mode="x"), (state, text[i], i)
+            if nxt.mode == "x":
+                return nxt, (state, text[i], i)
+            if nxt.form == PENDING and nxt.mode == "b":
+                tried = None
+                for key in auto_forms(nxt.meter, self.draw):
+                    chosen = nxt._replace(form=key, tonic=nxt.tonic if key else "")
+                    found = self._follow(canonical(chosen), text, i + 1)
+                    if found[1] is None:
+                        return found
+                    tried = tried or found
+                return tried
+            state = canonical(nxt)
+        return state, None
 
     def allowed(self) -> np.ndarray:
         mask = self.rules.mask(self.state)
@@ -59,6 +91,9 @@ class Constraint:
         if state is None:  # drawn without the mask (fallback or free): stop following
             state = self.state._replace(mode="x")
         self.generated += 1
+        if state.form == PENDING and state.mode == "b":  # auto: the meter is known now
+            key = auto_form(state.meter, self.draw)
+            state = state._replace(form=key, tonic=state.tonic if key else "")
         if (self.steer_at is not None and self.generated >= self.steer_at and not state.steer
                 and state.mode == "b" and not state.tok):
             state = state._replace(steer=True)
@@ -69,15 +104,24 @@ class BatchConstraint:
     """Constraints for a batch of tunes: the generator's `StepMask`."""
 
     def __init__(self, vocab: Sequence[str], batch: int, *, max_chars: int | None = None,
-                 reserve: int = 200) -> None:
+                 reserve: int = 200, form: FormChoice | None = None, seed: int | None = None
+                 ) -> None:  # fmt: skip
+        """`form`: None or free for the bar rules only; `seed` makes `auto`'s draws."""
         self.rules = rules_for(tuple(vocab))
+        self.form = form or FormChoice()
         steer_at = None if max_chars is None else max(0, max_chars - reserve)
-        self.rows = [Constraint(self.rules, steer_at=steer_at) for _ in range(batch)]
+        key = self.form.spec.key if self.form.spec else PENDING if self.form.auto else ""
+        draws = np.random.default_rng(seed).random(batch)  # apart from the sampling's draws
+        self.rows = [Constraint(self.rules, steer_at=steer_at, form=key, draw=float(d))
+                     for d in draws]
         self._out = np.empty((batch, len(self.rules.vocab)), dtype=bool)
 
     def feed(self, texts: Sequence[str]) -> None:
+        """Follow each tune's prime; AbcgenError when it cannot take the form asked for."""
         for row, text in zip(self.rows, texts, strict=True):
             row.feed(text)
+            if self.form.spec is not None and row.lost:
+                raise AbcgenError(unfit(self.rules, self.form.spec, text, row.refused))
 
     def allowed(self, which: Sequence[int] | None = None) -> np.ndarray:
         """bool [batch, vocab], or [len(which), vocab] for the tunes `which`; rows of
@@ -106,3 +150,20 @@ class BatchConstraint:
     @property
     def lost(self) -> int:
         return sum(row.lost for row in self.rows)
+
+
+def unfit(rules: Rules, spec: FormSpec, text: str, refused: tuple[State, str, int] | None) -> str:
+    """Why a prime cannot take the form `spec`: where, and the form's rule when the form
+    is the reason."""
+    state, ch, i = refused or (State(), "", len(text))
+    start = text.rfind("\n", 0, i) + 1
+    line = text.count("\n", 0, i) + 1
+    where = f"line {line}: {text[start:i + 1].lstrip(BOS)!r}"
+    free = rules.step(state._replace(form="", tonic="", part=0, fbar=0, ebar=0, deg=0), ch,
+                      feed=True)
+    if state.mode != "x" and free is not None and free.mode != "x":
+        why = rules.form_refusal(state, ch)
+    else:
+        why = ("generation cannot follow it there: it breaks the bar rules or holds what "
+               "generation never writes")
+    return f"the prime does not fit --form {spec.text} with {spec.bars}-bar parts: {why} ({where})"

@@ -23,7 +23,7 @@ class NoteRules:
     _fit: dict[tuple, bool]
 
     def _note(self, s: State, ch: str) -> State | None:
-        if (s.tie and ch != s.tie[0]) or not self._can_note(s):
+        if (s.tie and ch != s.tie[0]) or not self._can_note(s, ch):
             return None
         return s._replace(tok="note", buf="", pitch=ch)
 
@@ -51,8 +51,10 @@ class NoteRules:
     def _fits(self, s: State, length: str) -> bool:
         """Whether a note of this written length may stand here."""
         force = s.cforce if s.ctx == "[" else s.tforce if s.tleft else None
-        if force is not None:
-            return length == force
+        if force is not None:  # the last note of a tuplet may fill a part's last bar
+            return length == force and not (
+                s.form and s.tleft == 1 and not s.ctx
+                and self._spoils_cadence(s, self._ticks(s, length)))
         if s.brk and LENGTHS[length] != s.bval:
             return False  # abc2midi: broken rhythm only between notes of equal length
         if s.ctx == "{" or not s.bar:
@@ -62,16 +64,26 @@ class NoteRules:
             t *= s.tp
         if t > s.room or (s.room - t) % GRID:
             return False
+        if s.form and not s.tleft and self._spoils_cadence(s, t):
+            return False
         if s.steer and not s.brk and not s.tleft:
             return 2 * t >= _longest(s.room)
         return True
 
-    def _can_note(self, s: State) -> bool:
+    def _can_note(self, s: State, letter: str = "") -> bool:
+        """Whether some length fits a note of this letter ('z' a rest, '' any) here."""
+        form = self._note_key(s, letter) if self._formed(s) else None
+        if form is False:
+            return False
         key = (s.room, s.bar > 0, s.ctx, s.cforce, s.tleft, s.tp, s.tforce, s.brk, s.bval,
-               s.steer)
+               s.steer, form)
         found = self._fit.get(key)
         if found is None:
-            found = self._fit[key] = any(self._fits(s, length) for length in LENGTHS)
+            probe = s
+            if form:  # in a part's last bar the letter decides
+                probe = s._replace(tok="rest" if letter == "z" else "note" if letter else "",
+                                   pitch="" if letter == "z" else letter)
+            found = self._fit[key] = any(self._fits(probe, length) for length in LENGTHS)
         return found
 
     def _commit_note(self, s: State) -> State | None:
@@ -82,6 +94,8 @@ class NoteRules:
         if s.ctx == "{":
             return base._replace(cn=s.cn + 1)
         t = self._ticks(s, length)
+        if s.tok == "note" and s.form and (s.ctx != "[" or s.cforce is None):
+            base = base._replace(deg=self._degree(s.pitch[0], s) if self._cadence_bar(s) else 0)
         if s.ctx == "[":
             first = s.cforce is None
             return base._replace(cn=s.cn + 1, cforce=length if first else s.cforce,
@@ -117,7 +131,8 @@ class NoteRules:
         if ch in "ABCDEFGabcdefg":
             return self._note(s, ch) if s.cn < 4 else None
         if ch in "^_=":
-            return s._replace(tok="acc", buf=ch) if s.cn < 4 else None
+            ok = s.cn < 4 and self._can_note(s, "#")
+            return s._replace(tok="acc", buf=ch) if ok else None
         if not s.cn:
             return None
         if s.ctx == "[" and ch == "]":

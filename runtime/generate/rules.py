@@ -47,6 +47,7 @@ import numpy as np
 
 from abcgen.runtime.abc.tune import BOS, EOS
 from abcgen.runtime.generate.barlines import BarRules
+from abcgen.runtime.generate.form_rules import PENDING, FormRules, tonic_letters
 from abcgen.runtime.generate.notes import NoteRules
 from abcgen.runtime.generate.state import (
     BAR_PREFIXES,
@@ -68,7 +69,7 @@ _CONTINUE = {"note": frozenset(",'0123456789/-"), "rest": frozenset("0123456789/
 _BODY = frozenset("ABCDEFGabcdefgz^_=,'0123456789/|:[](){}~-<> \n" + EOS)
 
 
-class Rules(NoteRules, BarRules):
+class Rules(NoteRules, BarRules, FormRules):
     """Transitions and cached masks for one vocabulary (shared by every tune)."""
 
     def __init__(self, vocab: Sequence[str]) -> None:
@@ -135,7 +136,9 @@ class Rules(NoteRules, BarRules):
                     found[i] = ok and self.step(s, ch) is not None
         else:
             found = np.zeros(len(self.vocab), dtype=bool)
-            groups = self._groups if s.tok in ("", "[") and not s.tie else self._singles
+            # (in a part's last bar the letters differ: the tonic may end it)
+            alike = s.tok in ("", "[") and not s.tie and not (s.form and self._cadence_bar(s))
+            groups = self._groups if alike else self._singles
             for ch, ids in groups:
                 found[ids] = self.step(s, ch) is not None
         found.flags.writeable = False
@@ -154,7 +157,7 @@ class Rules(NoteRules, BarRules):
         if s.mode == "e":
             return None
         if ch == BOS:
-            return s if feed and s == State() else None
+            return s if feed and s == State(form=s.form) else None
         if s.mode == "h":
             return self._header(s, ch, feed)
         tok = s.tok
@@ -169,7 +172,7 @@ class Rules(NoteRules, BarRules):
                 done = self._commit_note(s)
                 if ch == "-":  # a tie, to a note of the same pitch (abc2midi insists)
                     ok = (done is not None and tok == "note" and not s.ctx and not s.tleft
-                          and not s.steer)
+                          and not s.steer and (not s.form or self._tie_ok(s, done)))
                     return done._replace(prev="tie", tie=s.pitch) if ok else None
                 s = done
             elif tok == "bar":
@@ -180,7 +183,8 @@ class Rules(NoteRules, BarRules):
             elif tok == "acc":
                 if ch == s.buf and ch in "^_":
                     return s._replace(buf=ch * 2)
-                return self._note(s._replace(tok=""), ch) if ch in LETTERS else None
+                ok = ch in LETTERS and (not s.form or self._letter_ok(s, ch, accidental=True))
+                return self._note(s._replace(tok=""), ch) if ok else None
             elif tok == "[":
                 return self._bracket(s, ch, feed)
             elif tok == "(":
@@ -204,6 +208,8 @@ class Rules(NoteRules, BarRules):
     def _header(self, s: State, ch: str, feed: bool) -> State | None:
         if ch != "\n":
             line = s.buf + ch
+            if s.form and s.form != PENDING and line == "M:n":
+                return None  # a form counts bars: not in free meter
             return s._replace(buf=line) if feed or line in HEADER_PREFIXES[s.field] else None
         if not feed and s.buf not in HEADER_LINES[s.field]:
             return None
@@ -229,7 +235,14 @@ class Rules(NoteRules, BarRules):
             return s
         bar = bar_ticks(s.meter, s.unit)
         s = s._replace(bar=bar, room=bar, field=min(s.field + 1, 2))
-        return s._replace(mode="b", prev="start") if name == "K" else s
+        if name != "K":
+            return s
+        if s.form:  # a cadence needs the tonic spelled by the key signature
+            tonic = tonic_letters(value)
+            if not tonic or (not s.bar and s.form != PENDING):
+                return s._replace(mode="x")
+            s = s._replace(tonic=tonic)
+        return s._replace(mode="b", prev="start")
 
     def _skip(self, s: State, ch: str) -> State | None:
         """A chord symbol or a field, read from a prime."""
@@ -249,6 +262,8 @@ class Rules(NoteRules, BarRules):
 
     def _top(self, s: State, ch: str, feed: bool) -> State | None:
         prev = s.prev
+        if s.form and s.part and s.part >= len(self._spec(s).plays):
+            return None  # the form is complete: only the end may come
         if s.steer and prev == "bar" and self._eos(s) is not None:
             return None  # past the length cap, a bar line that may end the tune does
         if (s.steer and not s.bar and prev in ("note", "chord", "sclose")
@@ -260,11 +275,11 @@ class Rules(NoteRules, BarRules):
             return self._ending(s, ch) if ch == "2" else s._replace(tok="[") if ch == "[" else None
         if ch in LETTERS:
             return self._note(s, ch)
-        if ch in "^_=":
-            ok = not s.tie and self._can_note(s)
+        if ch in "^_=":  # (no accidental on the tonic in a part's last bar: `#`, another letter)
+            ok = not s.tie and self._can_note(s, "#")
             return s._replace(tok="acc", buf=ch) if ok else None
         if ch == "z":
-            if prev in ("deco", "grace") or s.tie or not self._can_note(s):
+            if prev in ("deco", "grace") or s.tie or not self._can_note(s, "z"):
                 return None
             return s._replace(tok="rest", buf="", pitch="")
         if ch == "~":
@@ -290,6 +305,8 @@ class Rules(NoteRules, BarRules):
             ok = prev in ("note", "chord", "bar", "end", "tie", "sclose")
             if not ok or s.tleft or s.brk or (s.steer and s.slur):
                 return None
+            if s.slur and not s.room and s.form and self._tune_ends_here(s):
+                return None  # the slur closes first: after a space `)` cannot come
             return s._replace(prev="space" if ch == " " else "line")
         if ch in "><":
             return self._broken(s, ch) if prev == "note" and s.last else None

@@ -99,6 +99,14 @@ class State(NamedTuple):
     repeat: int = 0  # 0 no repeat yet, 1 a `|:` or `::` waits for its `:|`, 2 closed by `:|`,
     #                   3 closed by a first ending's `:|`
     steer: bool = False  # past the length cap: head for the end
+    # With a form asked for (form_rules.py); all at their defaults without one:
+    form: str = ""  # FormSpec.key, e.g. `AABB:8`; '?' until `--form auto` has chosen
+    tonic: str = ""  # letters of the tonic and of its fifth (the fifth '' when the key
+    #                  signature does not spell a perfect fifth above the tonic)
+    part: int = 0  # the part being written (all written: the number of parts)
+    fbar: int = 0  # bars of the part's pass closed so far (not the pickup or carry bar)
+    ebar: int = 0  # bars before the part's first ending, while in it
+    deg: int = 0  # in a part's last bar: its last note so far, 1 tonic, 2 fifth, 0 other
 
     @property
     def pickup(self) -> bool:

@@ -1,0 +1,208 @@
+"""The automaton's rules for a form asked for: bars counted into parts, parts into a tune.
+
+With `State.form` set (a `FormSpec.key` such as `AABB:8`), on top of the bar
+rules (barlines.py):
+- every part has the form's number of bars: the pickup bar and the bar that
+  completes a short bar (the carry, the pickup into the next pass) are not
+  counted; inside a part only plain bar lines stand, and every bar is full;
+- a repeated part ends `:|` (or `::` into a repeated part), or has one-bar
+  first and second endings `|1 ... :|2 ... ||`; a repeated part after a part
+  played once, or after endings, opens with `|:` (abc2midi would otherwise
+  repeat from an earlier `:|`); a part played once ends `||` (or `|:` into a
+  repeated part); the last part ends the tune (`:|`, `||` or `|]`, then EOS);
+- a part's last bar may be short only where the pickup completes it, the
+  tune's last bar too;
+- the last note of every part's final pass (its last bar, or its second
+  ending) is the tonic of K:, the first part's of several also the fifth. A
+  note counts by its letter: in that bar no accidental is written on the
+  tonic's or the fifth's letter and no tie reaches it, so the key signature
+  spells the pitch. A chord counts by its first note; rests after the note
+  are fine.
+
+As everywhere in the automaton, every transition keeps a way to finish: a note
+or rest that would fill a part's last bar is refused unless the cadence is
+kept, so a tonic can always still come. A mixin of `Rules`.
+"""
+
+from __future__ import annotations
+
+from abcgen.runtime.abc.events import SEMITONE, STEPS
+from abcgen.runtime.abc.fields import parse_key
+from abcgen.runtime.abc.form import FIFTH, TONIC, FormSpec, spec_of
+from abcgen.runtime.generate.state import State
+
+PENDING = "?"  # State.form while `--form auto` waits for the meter
+_SIGN = {"": 0, "#": 1, "b": -1}
+
+
+def tonic_letters(key: str) -> str:
+    """The letters of the key's tonic and of its fifth ('' when the key signature alters
+    the tonic itself; the fifth left out when it is not a perfect fifth above it)."""
+    parsed, _ = parse_key(key)
+    letter, sign = parsed.tonic[0], parsed.tonic[1:]
+    if parsed.alter_of(letter) != _SIGN[sign]:
+        return ""
+    fifth = STEPS[(STEPS.index(letter) + 4) % 7]
+    interval = SEMITONE[fifth] + parsed.alter_of(fifth) - SEMITONE[letter] - _SIGN[sign]
+    return letter + (fifth if interval % 12 == FIFTH else "")
+
+
+class FormRules:
+    def _spec(self, s: State) -> FormSpec:
+        return spec_of(s.form)
+
+    def _formed(self, s: State) -> bool:
+        """A form is asked for and chosen (not free, not waiting for auto)."""
+        return bool(s.form) and s.form != PENDING
+
+    def _cadence_bar(self, s: State) -> bool:
+        """Writing the last bar of a part's final pass, whose last note must be a cadence."""
+        if not self._formed(s) or s.carry or not s.content or s.ending == 1:
+            return False
+        spec = self._spec(s)
+        return s.part < len(spec.plays) and s.fbar == spec.bars - 1
+
+    def _tune_ends_here(self, s: State) -> bool:
+        """Writing the last bar of the last part."""
+        return self._cadence_bar(s) and s.part == len(self._spec(s).plays) - 1
+
+    def _cadences(self, s: State) -> tuple[int, ...]:
+        """The `deg` values that end this part: 1 tonic, 2 fifth."""
+        allowed = self._spec(s).cadence(s.part)
+        return (1, 2) if FIFTH in allowed else (1,) if TONIC in allowed else ()
+
+    def _degree(self, letter: str, s: State) -> int:
+        up = letter.upper()
+        return 1 if up == s.tonic[:1] else 2 if up == s.tonic[1:2] else 0
+
+    def _closed(self, s: State) -> bool:
+        """No more music: all parts are written (or a part must open with `|:` first)."""
+        spec = self._spec(s)
+        if s.part >= len(spec.plays):
+            return True
+        return self._must_open(s, spec) and s.repeat != 1
+
+    def _must_open(self, s: State, spec: FormSpec) -> bool:
+        p = s.part
+        return s.fbar == 0 and 0 < p < len(spec.plays) and spec.plays[p] == 2 and (
+            spec.plays[p - 1] == 1 or s.repeat == 3)
+
+    def _note_key(self, s: State, letter: str) -> object:
+        """What a note (`letter`; 'z' a rest, '' not known yet) depends on in the form:
+        False when no note may come, else a key for `_can_note`'s cache."""
+        if self._closed(s):
+            return False
+        if not self._cadence_bar(s):
+            return ""
+        what = s.deg if letter == "z" else self._degree(letter, s) if letter else -1
+        return (what, self._cadences(s))
+
+    def _spoils_cadence(self, s: State, ticks: int) -> bool:
+        """A note or rest of `ticks` would fill the part's last bar without its cadence."""
+        if s.room != ticks or s.tok not in ("note", "rest") or not self._cadence_bar(s):
+            return False
+        deg = self._degree(s.pitch[0], s) if s.tok == "note" else s.deg
+        return deg not in self._cadences(s)
+
+    def _letter_ok(self, s: State, letter: str, accidental: bool) -> bool:
+        """No accidental on the tonic's or fifth's letter in a part's last bar."""
+        return not (accidental and self._cadence_bar(s) and self._degree(letter, s))
+
+    def _tie_ok(self, s: State, after: State) -> bool:
+        """No tie in the last bar of a part's pass (it ends at a section line, which a tie
+        does not cross) or into a part's last bar (`after`: the state with the note in)."""
+        if s.content and not s.carry and s.fbar == self._spec(s).bars - 1:
+            return False
+        return after.room != 0 or not self._cadence_bar(
+            after._replace(fbar=after.fbar + self._counts(after), content=True, carry=False))
+
+    def _counts(self, s: State) -> bool:
+        """The bar being closed counts (not empty, not the carry, not a short pickup)."""
+        return not s.empty and not s.carry and (s.content or s.room == 0)
+
+    # ------------------------------------------------------------------ bar lines
+
+    def _form_bar_ok(self, s: State, kind: str) -> bool:
+        """The form's say on the bar line `kind` (the bar rules have theirs too)."""
+        spec = self._spec(s)
+        parts = len(spec.plays)
+        if s.part >= parts:
+            return False
+        repeated = spec.plays[s.part] == 2
+        if s.empty:
+            return kind == "|" or (kind == "|:" and repeated and s.fbar == 0 and s.repeat != 1)
+        if not self._counts(s):
+            return kind == "|" or (kind == "|:" and not s.content and repeated
+                                   and s.part == 0 and s.repeat != 1)
+        if s.fbar + 1 < spec.bars:
+            return kind == "|"
+        if s.ending != 1 and s.deg not in self._cadences(s):
+            return False
+        if s.room and s.room != s.lead:
+            return False  # only the pickup completes a short last bar
+        last = s.part == parts - 1
+        if last and s.ending != 1 and (s.slur or s.tie):
+            return False  # the tune ends here: nothing may be left open
+        next_repeated = not last and spec.plays[s.part + 1] == 2
+        if s.ending == 1:
+            return kind == ":|"
+        if s.ending == 2:
+            return kind == "||" or (last and kind == "|]")
+        if repeated:
+            return kind == ":|" or (kind == "::" and next_repeated)
+        if last:
+            return kind in ("||", "|]")
+        return kind == "||" or (kind == "|:" and next_repeated)
+
+    def _form_commit(self, s: State, after: State) -> State:
+        """Count the bar `s` closes into its part, in the state `after` the bar line."""
+        fbar = s.fbar + self._counts(s)
+        if fbar < self._spec(s).bars:
+            return after._replace(fbar=fbar, deg=0)
+        if s.ending == 1:  # the second ending takes the first one's place, pickup and all
+            return after._replace(fbar=s.ebar, ebar=0, deg=0, lead=s.lead)
+        return after._replace(part=s.part + 1, fbar=0, deg=0)
+
+    def _form_ending_ok(self, s: State) -> bool:
+        spec = self._spec(s)
+        return (s.part < len(spec.plays) and spec.plays[s.part] == 2
+                and s.fbar == spec.bars - 1)
+
+    # ------------------------------------------------------------------ why a prime fails
+
+    def form_refusal(self, s: State, ch: str) -> str:
+        """Why the form refuses `ch` in state `s`, in a musician's words."""
+        spec = self._spec(s)
+        parts = len(spec.plays)
+        if s.mode == "h":
+            return "a form counts bars, and M:none has no bars to count"
+        if not s.tonic:
+            return "the key signature of K: does not spell its own tonic"
+        if s.part >= parts:
+            return f"the tune goes on after its {parts} parts"
+        name = f"part {chr(65 + s.part)}"
+        target = "the tonic or the fifth" if 2 in self._cadences(s) else "the tonic"
+        if s.tok in ("note", "rest") and ch in "|:[ \n":
+            done = self._commit_note(s)
+            if done is None and self._cadence_bar(s):
+                return f"{name} does not end on {target}"
+            s = done or s
+        if s.tok == "bar" or (not s.tok and ch in "|:"):
+            counted = self._counts(s)
+            if counted and s.fbar + 1 < spec.bars:
+                return f"{name} ends after {s.fbar + 1} bars; it needs {spec.bars}"
+            if counted and s.ending != 1 and s.deg not in self._cadences(s):
+                return f"{name} does not end on {target}"
+            if counted and s.room and s.room != s.lead:
+                return f"the last bar of {name} is short by more than the pickup"
+            if s.empty and spec.plays[s.part] == 1:
+                return f"{name} is played once: it has no `|:`"
+            ends = ("`:|` (or endings `|1 ... :|2 ... ||`)" if spec.plays[s.part] == 2
+                    else "`|]`" if s.part == parts - 1 else "`||`")
+            return f"bar {s.fbar + counted} of {name} ends here; its last bar ends with {ends}"
+        if self._closed(s):
+            return (f"{name} is repeated after a part played once or after endings: "
+                    "open it with `|:`")
+        if self._cadence_bar(s):
+            return f"the last bar of {name} ends on the tonic, with no accidental or tie on it"
+        return f"bar {s.fbar + 1} of {name} cannot take this"
