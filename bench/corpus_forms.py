@@ -3,8 +3,8 @@
     python bench/corpus_forms.py [--data DIR] [--split train]
 
 Reads every tune of the split with `abc.form.read_form` and prints, per meter
-with at least 100 tunes, the forms a `--form` can ask for that at least 2 % of
-them use, with their shares (runtime/generate/forms.py holds this table;
+with at least 100 tunes, the forms a `--form` can ask for that at least 1 % (and
+3) of them use, with their shares (runtime/generate/forms.py holds this table;
 docs/DESIGN.md shows it), then the most common forms as read, and the time the
 form reader took per tune.
 """
@@ -33,15 +33,15 @@ def main() -> None:
     print(f"# {args.split}: {len(texts)} tunes; form read in {per_tune:.2f} ms a tune")
     print("AUTO_FORMS = {")
     for meter, rows in table.items():
-        print(f'    "{meter}": ({", ".join(f"({t!r}, {b}, {s})" for t, b, s in rows)},),')
+        print(f'    "{meter}": ({", ".join(f"({k!r}, {s})" for k, s in rows)},),')
     print("}")
-    print("\n| meter | tunes | forms (bars a part: share) | free |")
+    print("\n| meter | tunes | forms (`FORM:bars a part`, share) | free |")
     print("| --- | --- | --- | --- |")
     summary = summarise_forms(forms)
     for meter, rows in table.items():
         tunes = summary["by_meter"][meter]["tunes"]
-        cells = ", ".join(f"{t} {b}: {s:.0%}" for t, b, s in rows)
-        print(f"| {meter} | {tunes} | {cells} | {1 - sum(s for *_, s in rows):.0%} |")
+        cells = ", ".join(f"{k} {s:.0%}" for k, s in rows)
+        print(f"| {meter} | {tunes} | {cells} | {1 - sum(s for _, s in rows):.0%} |")
     print(f"\nends on the tonic: {summary['ends_on_tonic']:.1%}; parts ending on the tonic or "
           f"fifth: {summary['parts_end_on_tonic_or_fifth']:.1%}; most common forms: "
           + ", ".join(f"{k} {v:.1%}" for k, v in summary["forms"].items()))

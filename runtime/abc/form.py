@@ -11,8 +11,9 @@ Reading a form, from the bar lines in written order:
 - a part ends at `:|` or `::` (played twice), or at `||`, `|]` or `[|` (played
   once) unless an explicit `|: ... :|` is open around it; `|:` starts a part;
 - endings (`|1 ... :|2 ...`) belong to the part before them: it is played as
-  often as its highest ending number, and its last ending ends where
-  `repeats.py` ends it (one bar, by default);
+  often as its highest ending number, and its last ending is as many bars
+  long as its first (so usually one bar, as repeats.py reads it) unless a
+  section bar line ends it sooner;
 - a part's length is the bars of its final pass (with its last ending) as
   written, the pickup into it (a first bar shorter than the meter's) not
   counted;
@@ -24,12 +25,13 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
 from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
-from abcgen.runtime.abc.repeats import DOUBLE_BARS, LAST_ENDING_ONE_BAR, ending_numbers
+from abcgen.runtime.abc.repeats import DOUBLE_BARS, ending_numbers
 
 MAX_PARTS = 6
 PART_BARS = (2, 64)  # the part lengths a form may ask for
@@ -39,10 +41,10 @@ _SPEC = re.compile(r"(?:([A-Z])\1?)+")
 
 @dataclass(frozen=True)
 class FormSpec:
-    """A form asked for: how often each part is played (1 or 2), and bars per part."""
+    """A form asked for: how often each part is played (1 or 2), and its bars."""
 
     plays: tuple[int, ...]
-    bars: int
+    lengths: tuple[int, ...]  # bars of each part
 
     @property
     def text(self) -> str:
@@ -50,17 +52,26 @@ class FormSpec:
 
     @property
     def key(self) -> str:
-        """A short text naming the form and its part length, e.g. `AABB:8`."""
-        return f"{self.text}:{self.bars}"
+        """A short text naming the form and its part lengths: `AABB:8`, `AAB:4+8`."""
+        uniform = len(set(self.lengths)) == 1
+        return f"{self.text}:{self.lengths[0] if uniform else '+'.join(map(str, self.lengths))}"
+
+    @property
+    def bars_text(self) -> str:
+        """`8-bar parts`, or `parts of 4+8 bars`."""
+        if len(set(self.lengths)) == 1:
+            return f"{self.lengths[0]}-bar parts"
+        return f"parts of {'+'.join(map(str, self.lengths))} bars"
 
     def cadence(self, part: int) -> frozenset[int]:
         """Where part `part` may end: the tonic; the first of several also the fifth."""
         return frozenset({TONIC, FIFTH}) if part == 0 < len(self.plays) - 1 else frozenset({TONIC})
 
 
-def parse_form(text: str, bars: int = 8) -> FormSpec:
+def parse_form(text: str, bars: int | Sequence[int] = 8) -> FormSpec:
     """`AABB`, `AB`, `AABBCC`, `ABC`...: parts lettered from A in order, each written
-    once (played once) or twice (repeated). ValueError names what is wrong."""
+    once (played once) or twice (repeated); `bars` for every part, or one per part.
+    ValueError names what is wrong."""
     letters = text.strip().upper()
     if not _SPEC.fullmatch(letters):
         raise ValueError(f"form {text!r}: write one letter a part, doubled when the part "
@@ -70,17 +81,19 @@ def parse_form(text: str, bars: int = 8) -> FormSpec:
         raise ValueError(f"form {text!r}: parts are lettered A, B, C... in order, each once")
     if len(runs) > MAX_PARTS:
         raise ValueError(f"form {text!r}: at most {MAX_PARTS} parts")
+    lengths = (bars,) * len(runs) if isinstance(bars, int) else tuple(bars)
     low, high = PART_BARS
-    if not low <= bars <= high:
-        raise ValueError(f"part bars must be {low}..{high}, got {bars}")
-    return FormSpec(tuple(len(r) for r in runs), bars)
+    if len(lengths) != len(runs) or not all(low <= n <= high for n in lengths):
+        raise ValueError(f"part bars must be {low}..{high} (one number, or one a part), "
+                         f"got {bars}")
+    return FormSpec(tuple(len(r) for r in runs), lengths)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def spec_of(key: str) -> FormSpec:
     """The FormSpec a `FormSpec.key` names (cached: the automaton asks per step)."""
     text, _, bars = key.partition(":")
-    return parse_form(text, int(bars))
+    return parse_form(text, tuple(int(n) for n in bars.split("+")) if "+" in bars else int(bars))
 
 
 def tonic_semitone(tune: Tune) -> int:
@@ -114,12 +127,12 @@ class FormFound:
     def matches(self, spec: FormSpec) -> bool:
         """The parts, their repeats and their lengths are the ones asked for."""
         return (len(self.parts) == len(spec.plays)
-                and all(p.plays == n and p.bars == spec.bars
-                        for p, n in zip(self.parts, spec.plays, strict=True)))
+                and all(p.plays == n and p.bars == bars
+                        for p, n, bars in zip(self.parts, spec.plays, spec.lengths, strict=True)))
 
     def cadences_kept(self, spec: FormSpec | None = None) -> list[bool]:
         """Per part: ends on the tonic, or (the first of several parts) on the fifth."""
-        shape = spec or FormSpec((1,) * len(self.parts), 0)
+        shape = spec or FormSpec((1,) * len(self.parts), (0,) * len(self.parts))
         return [p.last in shape.cadence(min(i, len(shape.plays) - 1))
                 for i, p in enumerate(self.parts)]
 
@@ -131,6 +144,9 @@ class _Part:
     common_end: Fraction | None = None  # where its first ending starts
     last_ending: Fraction | None = None  # where its last ending starts
     passes: int = 1
+    counting: int = 0  # bars of the first ending so far
+    first_bars: int = 0  # bars of the first ending, once the next one starts
+    last_bars: int = 0  # bars of the last ending so far
 
 
 def read_form(tune: Tune) -> FormFound | None:
@@ -147,14 +163,22 @@ def read_form(tune: Tune) -> FormFound | None:
     part = _Part(Fraction(0))
     for i, line in enumerate(lines):
         kind = line.kind
-        if part.last_ending is not None and (LAST_ENDING_ONE_BAR or kind != "|"):
-            spans.append((part, line.onset))  # the last ending ends here
-            part = _Part(line.onset)
+        if part.last_ending is not None:  # a bar of the last ending ends here
+            part.last_bars += 1
+            if kind != "|" or part.last_bars >= part.first_bars:
+                spans.append((part, line.onset))  # ... and the part with it
+                part = _Part(line.onset)
+            else:
+                continue
+        elif part.common_end is not None and part.first_bars == 0:
+            part.counting += 1  # a bar of the first ending ends here
         if line.ending is not None:
             numbers = ending_numbers(line.ending)
             if part.common_end is None:
                 part.common_end = line.onset
                 part.passes = _passes(lines, i)
+            elif part.first_bars == 0:
+                part.first_bars = max(1, part.counting)
             if part.passes in numbers:
                 part.last_ending = line.onset
             continue

@@ -17,7 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from abcgen.runtime.abc.form import FIFTH, MAX_PARTS, PART_BARS, TONIC, FormFound, FormSpec
+from abcgen.runtime.abc.events import Tune
+from abcgen.runtime.abc.form import (
+    FIFTH,
+    MAX_PARTS,
+    PART_BARS,
+    TONIC,
+    FormFound,
+    FormSpec,
+    read_form,
+)
 from abcgen.runtime.abc.parser import parse
 
 MAX_BARS = 32  # part lengths histogram: 1..32 bars, longer ones in the last bin
@@ -40,12 +49,12 @@ class TuneForm:
         return f"{self.form.text}:{lengths}"
 
 
-def tune_form(text: str) -> TuneForm:
-    from abcgen.runtime.abc.form import read_form
-
-    meter = next((line[2:].strip() for line in text.splitlines() if line.startswith("M:")),
-                 "none")
-    return TuneForm(meter, read_form(parse(text)))
+def tune_form(tune: Tune | str) -> TuneForm:
+    """The form of a tune (text or parsed), with its meter."""
+    if isinstance(tune, str):
+        tune = parse(tune)
+    m = tune.meter
+    return TuneForm("none" if m is None else f"{m.numerator}/{m.denominator}", read_form(tune))
 
 
 def summarise_forms(forms: Sequence[TuneForm], asked: FormSpec | None = None) -> dict[str, Any]:
@@ -66,9 +75,22 @@ def summarise_forms(forms: Sequence[TuneForm], asked: FormSpec | None = None) ->
         "repeated_parts": sum(p.plays > 1 for p in parts) / len(parts) if parts else None,
         "with_endings": sum(any(p.endings for p in f.parts) for f in read) / n,
         "forms": _shares(Counter(f.name for f in forms), n),
-        "by_meter": {meter: {"tunes": len(group), "forms": _shares(Counter(f.name for f in group),
-                                                                    len(group))}
-                     for meter, group in _by_meter(forms)},
+        "by_meter": {meter: _shape(group) for meter, group in _by_meter(forms)},
+    }
+
+
+def _shape(group: list[TuneForm]) -> dict[str, Any]:
+    """A meter's forms, and the coarse shares that small samples still measure well."""
+    read = [f.form for f in group if f.form is not None and f.form.parts]
+    n = len(group)
+    parts = [p for f in read for p in f.parts]
+    return {
+        "tunes": n,
+        "repeated": sum(any(p.plays > 1 for p in f.parts) for f in read) / n,
+        "one_part": sum(len(f.parts) == 1 for f in read) / n,
+        "eight_bar_parts": sum(p.bars == 8 for p in parts) / len(parts) if parts else None,
+        "ends_on_tonic": sum(f.last == TONIC for f in read) / n,
+        "forms": _shares(Counter(f.name for f in group), n),
     }
 
 
@@ -89,32 +111,32 @@ def form_histograms(forms: Iterable[TuneForm]) -> dict[str, np.ndarray]:
     return {"part_bars": lengths, "part_end": part_ends, "tune_end": tune_ends}
 
 
-def auto_table(forms: Iterable[TuneForm], *, min_share: float = 0.02, min_tunes: int = 100
-               ) -> dict[str, list[tuple[str, int, float]]]:  # fmt: skip
-    """Per meter with at least `min_tunes` tunes: the forms a `FormSpec` can ask for (one
-    part length, each part played once or twice) used by at least `min_share` of them."""
-    table: dict[str, list[tuple[str, int, float]]] = {}
+def auto_table(forms: Iterable[TuneForm], *, min_share: float = 0.01, min_count: int = 3,
+               min_tunes: int = 100) -> dict[str, list[tuple[str, float]]]:
+    """Per meter with at least `min_tunes` tunes: the forms a `FormSpec` can ask for
+    (each part played once or twice) that at least `min_share` and `min_count` of
+    them use, as (`FormSpec.key`, share)."""
+    table: dict[str, list[tuple[str, float]]] = {}
     for meter, group in _by_meter(forms):
         if len(group) < min_tunes or meter == "none":
             continue
         counts = Counter(_askable(f.form) for f in group)
         counts.pop(None, None)
-        rows = [(text, bars, round(c / len(group), 3)) for (text, bars), c in counts.most_common()
-                if c / len(group) >= min_share]
+        rows = [(key, round(c / len(group), 3)) for key, c in counts.most_common()
+                if c / len(group) >= min_share and c >= min_count]
         if rows:
             table[meter] = rows
     return table
 
 
-def _askable(form: FormFound | None) -> tuple[str, int] | None:
+def _askable(form: FormFound | None) -> str | None:
+    """The `FormSpec.key` that asks for this form, if one can."""
     if form is None or not form.parts or len(form.parts) > MAX_PARTS:
         return None
-    bars = {p.bars for p in form.parts}
     low, high = PART_BARS
-    if len(bars) != 1 or any(p.plays > 2 for p in form.parts):
+    if any(p.plays > 2 or not low <= p.bars <= high for p in form.parts):
         return None
-    (length,) = bars
-    return (form.text, length) if low <= length <= high else None
+    return FormSpec(tuple(p.plays for p in form.parts), tuple(p.bars for p in form.parts)).key
 
 
 def _by_meter(forms: Iterable[TuneForm]) -> list[tuple[str, list[TuneForm]]]:

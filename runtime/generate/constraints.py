@@ -166,4 +166,4 @@ def unfit(rules: Rules, spec: FormSpec, text: str, refused: tuple[State, str, in
     else:
         why = ("generation cannot follow it there: it breaks the bar rules or holds what "
                "generation never writes")
-    return f"the prime does not fit --form {spec.text} with {spec.bars}-bar parts: {why} ({where})"
+    return f"the prime does not fit --form {spec.text} with {spec.bars_text}: {why} ({where})"

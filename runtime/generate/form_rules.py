@@ -51,6 +51,11 @@ class FormRules:
     def _spec(self, s: State) -> FormSpec:
         return spec_of(s.form)
 
+    def _bars(self, s: State) -> int:
+        """Bars of the part being written (0 once all are written)."""
+        spec = self._spec(s)
+        return spec.lengths[s.part] if s.part < len(spec.lengths) else 0
+
     def _formed(self, s: State) -> bool:
         """A form is asked for and chosen (not free, not waiting for auto)."""
         return bool(s.form) and s.form != PENDING
@@ -60,7 +65,7 @@ class FormRules:
         if not self._formed(s) or s.carry or not s.content or s.ending == 1:
             return False
         spec = self._spec(s)
-        return s.part < len(spec.plays) and s.fbar == spec.bars - 1
+        return s.part < len(spec.plays) and s.fbar == spec.lengths[s.part] - 1
 
     def _tune_ends_here(self, s: State) -> bool:
         """Writing the last bar of the last part."""
@@ -111,7 +116,7 @@ class FormRules:
     def _tie_ok(self, s: State, after: State) -> bool:
         """No tie in the last bar of a part's pass (it ends at a section line, which a tie
         does not cross) or into a part's last bar (`after`: the state with the note in)."""
-        if s.content and not s.carry and s.fbar == self._spec(s).bars - 1:
+        if s.content and not s.carry and s.fbar == self._bars(s) - 1:
             return False
         return after.room != 0 or not self._cadence_bar(
             after._replace(fbar=after.fbar + self._counts(after), content=True, carry=False))
@@ -134,7 +139,7 @@ class FormRules:
         if not self._counts(s):
             return kind == "|" or (kind == "|:" and not s.content and repeated
                                    and s.part == 0 and s.repeat != 1)
-        if s.fbar + 1 < spec.bars:
+        if s.fbar + 1 < spec.lengths[s.part]:
             return kind == "|"
         if s.ending != 1 and s.deg not in self._cadences(s):
             return False
@@ -157,7 +162,7 @@ class FormRules:
     def _form_commit(self, s: State, after: State) -> State:
         """Count the bar `s` closes into its part, in the state `after` the bar line."""
         fbar = s.fbar + self._counts(s)
-        if fbar < self._spec(s).bars:
+        if fbar < self._bars(s):
             return after._replace(fbar=fbar, deg=0)
         if s.ending == 1:  # the second ending takes the first one's place, pickup and all
             return after._replace(fbar=s.ebar, ebar=0, deg=0, lead=s.lead)
@@ -166,7 +171,7 @@ class FormRules:
     def _form_ending_ok(self, s: State) -> bool:
         spec = self._spec(s)
         return (s.part < len(spec.plays) and spec.plays[s.part] == 2
-                and s.fbar == spec.bars - 1)
+                and s.fbar == spec.lengths[s.part] - 1)
 
     # ------------------------------------------------------------------ why a prime fails
 
@@ -189,8 +194,8 @@ class FormRules:
             s = done or s
         if s.tok == "bar" or (not s.tok and ch in "|:"):
             counted = self._counts(s)
-            if counted and s.fbar + 1 < spec.bars:
-                return f"{name} ends after {s.fbar + 1} bars; it needs {spec.bars}"
+            if counted and s.fbar + 1 < spec.lengths[s.part]:
+                return f"{name} ends after {s.fbar + 1} bars; it needs {spec.lengths[s.part]}"
             if counted and s.ending != 1 and s.deg not in self._cadences(s):
                 return f"{name} does not end on {target}"
             if counted and s.room and s.room != s.lead:
