@@ -119,6 +119,7 @@ def test_nothing_dangles(rules):
     assert not {"|", EOS, " "} & allowed(rules, body + "c>")  # a note or rest must follow
     assert allowed(rules, body + "c-|") & set("ABCDEFGabcdefg") == {"c"}  # tied: same pitch
     assert "\n" not in allowed(rules, JIG + "GAB\n")  # a blank line would end the tune
+    assert ":" not in allowed(rules, JIG + "GAB cde|\nb")  # `b:` reads as a field (abc2midi)
     assert "{" not in allowed(rules, body + "{c}(")  # abc2midi: one grace group per note
 
 

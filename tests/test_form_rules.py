@@ -105,20 +105,23 @@ def test_a_short_last_bar_only_where_the_pickup_completes_it(rules):
 def test_parts_end_on_the_tonic_the_first_also_on_the_fifth(rules):
     assert ":" in allowed(rules, JIG + A7 + "AFA E2D")  # D, the tonic
     assert ":" in allowed(rules, JIG + A7 + "AFA E2A")  # A, the fifth, ends the A part
-    assert ":" not in allowed(rules, JIG + A7 + "AFA E2F")  # F would fill the bar: not here
-    assert "/" in allowed(rules, JIG + A7 + "AFA E2F")  # ... a shorter F may still come
+    assert "F" not in allowed(rules, JIG + A7 + "AFA E2")  # the last unit is the cadence's
+    assert ":" not in allowed(rules, JIG + A7 + "AFA EF")  # F cannot fill the bar
+    assert "/" in allowed(rules, JIG + A7 + "AFA EF")  # ... a shorter F may still come
     b_end = JIG + A7 + "AFA D3:|" + B7 + "dBG E2"
-    assert ":" in allowed(rules, b_end + "D") and ":" not in allowed(rules, b_end + "A")
+    assert "D" in allowed(rules, b_end) and "A" not in allowed(rules, b_end)
     assert ":" in allowed(rules, JIG + A7 + "AFA D2z")  # rests after the tonic are fine
-    assert ":" not in allowed(rules, JIG + A7 + "AFA E2z")
+    assert "z" not in allowed(rules, JIG + A7 + "AFA E2")
 
 
 def test_the_key_signature_spells_the_cadence(rules):
     assert not allowed(rules, JIG + A7 + "AFA ^") & set("DdAa")  # no accidental on them
     assert allowed(rules, JIG + A7 + "AFA ^") >= set("CcGg")
     assert "d" in allowed(rules, JIG + "dfe ^")  # elsewhere any accidental
-    assert "-" not in allowed(rules, JIG + A7[:-1])  # no tie into the last bar
+    assert "-" not in allowed(rules, JIG + A7 + "AFA D")  # no tie in a part's last bar
     assert "-" in allowed(rules, JIG + A7[:-9])
+    tied = allowed(rules, JIG + A7[:-8] + "dfe d3-|d")  # tied in: it may carry an
+    assert "3" in tied and "6" not in tied  # accidental, so it never ends the part
 
 
 def test_a_repeated_part_after_one_played_once_opens_with_its_repeat(rules):

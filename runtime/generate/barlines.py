@@ -111,7 +111,7 @@ class BarRules:
         if ch == "1" and s.ending == 0 and s.kind == "|" and s.repeat < 2 and not s.steer:
             if self._formed(s) and not self._form_ending_ok(s):
                 return None
-            return s._replace(ending=1, prev="end", ebar=s.fbar)
+            return s._replace(ending=1, prev="end")
         if ch == "2" and s.ending == 3:
             return s._replace(ending=2, prev="end")
         return None

@@ -159,7 +159,7 @@ def unfit(rules: Rules, spec: FormSpec, text: str, refused: tuple[State, str, in
     start = text.rfind("\n", 0, i) + 1
     line = text.count("\n", 0, i) + 1
     where = f"line {line}: {text[start:i + 1].lstrip(BOS)!r}"
-    free = rules.step(state._replace(form="", tonic="", part=0, fbar=0, ebar=0, deg=0), ch,
+    free = rules.step(state._replace(form="", tonic="", part=0, fbar=0, deg=0), ch,
                       feed=True)
     if state.mode != "x" and free is not None and free.mode != "x":
         why = rules.form_refusal(state, ch)

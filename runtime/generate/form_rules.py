@@ -29,9 +29,12 @@ from __future__ import annotations
 from abcgen.runtime.abc.events import SEMITONE, STEPS
 from abcgen.runtime.abc.fields import parse_key
 from abcgen.runtime.abc.form import FIFTH, TONIC, FormSpec, spec_of
-from abcgen.runtime.generate.state import State
+from abcgen.runtime.generate.state import UNIT, State
 
 PENDING = "?"  # State.form while `--form auto` waits for the meter
+ASIDE = State._fields.index("tonic")  # State's fields from here on: see `_shared`
+_MIDDLE = ("", -1, -1, 0, 0)  # tonic, part, fbar, lead, repeat in the middle of a part
+assert State._fields[ASIDE:] == ("tonic", "part", "fbar", "lead", "repeat")
 _SIGN = {"": 0, "#": 1, "b": -1}
 
 
@@ -50,6 +53,22 @@ def tonic_letters(key: str) -> str:
 class FormRules:
     def _spec(self, s: State) -> FormSpec:
         return spec_of(s.form)
+
+    def _shared(self, s: State) -> State:
+        """The state whose masks and transitions `s` shares. Until the next bar line is
+        closed, a part's bar count matters only in the last bar of a pass, and at the
+        start of its first bar (where `|:` may come); the tonic only in a part's last
+        bar; which part it is, its repeat and its pickup only at its end. Elsewhere
+        tunes, parts and bars share them (`Rules.next` puts them back; a bar line
+        being closed, `tok == 'bar'`, is followed as it is)."""
+        if s.mode != "b" or s.tok == "bar" or s.form == PENDING:
+            return s
+        if s.fbar == self._bars(s) - 1:
+            return s
+        if s.fbar == 0 and (s.empty or self._must_open(s, self._spec(s))):
+            return tuple.__new__(State, (*s[:ASIDE], "", *s[ASIDE + 1:]))
+        # inside a part only plain bar lines stand: its repeats and pickup wait for its end
+        return tuple.__new__(State, s[:ASIDE] + _MIDDLE)
 
     def _bars(self, s: State) -> int:
         """Bars of the part being written (0 once all are written)."""
@@ -80,6 +99,11 @@ class FormRules:
         up = letter.upper()
         return 1 if up == s.tonic[:1] else 2 if up == s.tonic[1:2] else 0
 
+    def _note_degree(self, s: State) -> int:
+        """The cadence the note being written makes (a tied note none: its pitch may
+        carry an accidental from the bar before)."""
+        return 0 if s.tie else self._degree(s.pitch[0], s)
+
     def _closed(self, s: State) -> bool:
         """No more music: all parts are written (or a part must open with `|:` first)."""
         spec = self._spec(s)
@@ -99,27 +123,32 @@ class FormRules:
             return False
         if not self._cadence_bar(s):
             return ""
-        what = s.deg if letter == "z" else self._degree(letter, s) if letter else -1
-        return (what, self._cadences(s))
+        what = (s.deg if letter == "z" else 0 if s.tie else self._degree(letter, s) if letter
+                else -1)
+        return (what, self._cadences(s), min(UNIT, s.bar // 2))
 
     def _spoils_cadence(self, s: State, ticks: int) -> bool:
-        """A note or rest of `ticks` would fill the part's last bar without its cadence."""
-        if s.room != ticks or s.tok not in ("note", "rest") or not self._cadence_bar(s):
+        """A note or rest of `ticks` would leave the part's last bar without room for its
+        cadence: a note or rest that is not the cadence leaves at least a unit length
+        (L:; half a bar in bars shorter than two), so the cadence is a note, not a
+        squeezed-in fraction of one."""
+        if (s.room - ticks >= min(UNIT, s.bar // 2) or s.tok not in ("note", "rest")
+                or not self._cadence_bar(s)):
             return False
-        deg = self._degree(s.pitch[0], s) if s.tok == "note" else s.deg
+        deg = self._note_degree(s) if s.tok == "note" else s.deg
         return deg not in self._cadences(s)
 
     def _letter_ok(self, s: State, letter: str, accidental: bool) -> bool:
         """No accidental on the tonic's or fifth's letter in a part's last bar."""
         return not (accidental and self._cadence_bar(s) and self._degree(letter, s))
 
-    def _tie_ok(self, s: State, after: State) -> bool:
-        """No tie in the last bar of a part's pass (it ends at a section line, which a tie
-        does not cross) or into a part's last bar (`after`: the state with the note in)."""
-        if s.content and not s.carry and s.fbar == self._bars(s) - 1:
+    def _tie_ok(self, s: State) -> bool:
+        """No tie in the last bar of a part's pass: it ends at a section line, which a
+        tie does not cross. (A note tied into a part's last bar may carry an accidental
+        from the bar before: it never counts as the cadence, see `_note_degree`.)"""
+        if s.bar < 2 * UNIT:  # (a bar too short for a tied note and a cadence after it)
             return False
-        return after.room != 0 or not self._cadence_bar(
-            after._replace(fbar=after.fbar + self._counts(after), content=True, carry=False))
+        return not (s.content and not s.carry and s.fbar == self._bars(s) - 1)
 
     def _counts(self, s: State) -> bool:
         """The bar being closed counts (not empty, not the carry, not a short pickup)."""
@@ -164,8 +193,8 @@ class FormRules:
         fbar = s.fbar + self._counts(s)
         if fbar < self._bars(s):
             return after._replace(fbar=fbar, deg=0)
-        if s.ending == 1:  # the second ending takes the first one's place, pickup and all
-            return after._replace(fbar=s.ebar, ebar=0, deg=0, lead=s.lead)
+        if s.ending == 1:  # the second ending (one bar, as the first) takes its place
+            return after._replace(fbar=s.fbar, deg=0, lead=s.lead)
         return after._replace(part=s.part + 1, fbar=0, deg=0)
 
     def _form_ending_ok(self, s: State) -> bool:

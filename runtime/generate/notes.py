@@ -95,7 +95,7 @@ class NoteRules:
             return base._replace(cn=s.cn + 1)
         t = self._ticks(s, length)
         if s.tok == "note" and s.form and (s.ctx != "[" or s.cforce is None):
-            base = base._replace(deg=self._degree(s.pitch[0], s) if self._cadence_bar(s) else 0)
+            base = base._replace(deg=self._note_degree(s) if self._cadence_bar(s) else 0)
         if s.ctx == "[":
             first = s.cforce is None
             return base._replace(cn=s.cn + 1, cforce=length if first else s.cforce,

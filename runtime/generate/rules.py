@@ -47,7 +47,7 @@ import numpy as np
 
 from abcgen.runtime.abc.tune import BOS, EOS
 from abcgen.runtime.generate.barlines import BarRules
-from abcgen.runtime.generate.form_rules import PENDING, FormRules, tonic_letters
+from abcgen.runtime.generate.form_rules import ASIDE, PENDING, FormRules, tonic_letters
 from abcgen.runtime.generate.notes import NoteRules
 from abcgen.runtime.generate.state import (
     BAR_PREFIXES,
@@ -87,6 +87,8 @@ class Rules(NoteRules, BarRules, FormRules):
             if rep in _BETWEEN:
                 groups.setdefault(rep, []).append(i)
         self._groups = list(groups.items())
+        self._letters = [(self.vocab[i], [i]) for rep, ids in self._groups if rep in "Aa"
+                         for i in ids] + [g for g in self._groups if g[0] not in "Aa"]
         self.everything = np.ones(len(self.vocab), dtype=bool)
         self.nothing = np.zeros(len(self.vocab), dtype=bool)
         self.everything.flags.writeable = self.nothing.flags.writeable = False
@@ -98,8 +100,12 @@ class Rules(NoteRules, BarRules, FormRules):
             if len(self._masks) >= CACHE_LIMIT:  # a long-running process: start afresh
                 self._masks.clear()
                 self._fit.clear()
-            found = self._compute(state)
-            found = self._masks[state] = found if found.any() else self.nothing
+            shared = self._shared(state) if state.form else state
+            found = self._masks.get(shared) if shared is not state else None
+            if found is None:
+                found = self._compute(shared)
+                found = self._masks[shared] = found if found.any() else self.nothing
+            self._masks[state] = found
         return found
 
     def accepts(self, state: State, token: int) -> bool:
@@ -111,13 +117,24 @@ class Rules(NoteRules, BarRules, FormRules):
 
     def next(self, state: State, token: int) -> State | None:
         """`step(state, vocab[token])`, remembered: a draw asks it twice (may the pick
-        come next? then the state after it), and tunes keep meeting the same states."""
+        come next? then the state after it), and tunes keep meeting the same states.
+        In a form, states that differ only in what `_shared` sets aside share one step."""
         key = (state, token)
         found = self._next.get(key, key)
         if found is key:
             if len(self._next) >= CACHE_LIMIT:
                 self._next.clear()
-            found = self._next[key] = self.step(state, self.vocab[token])
+            shared = self._shared(state) if state.form else state
+            if shared is state:
+                found = self.step(state, self.vocab[token])
+            else:
+                alike = (shared, token)
+                found = self._next.get(alike, alike)
+                if found is alike:
+                    found = self._next[alike] = self.step(shared, self.vocab[token])
+                if found is not None:  # no bar line was closed: put back what was set aside
+                    found = tuple.__new__(State, found[:ASIDE] + state[ASIDE:])
+            self._next[key] = found
         return found
 
     def _compute(self, s: State) -> np.ndarray:
@@ -136,9 +153,9 @@ class Rules(NoteRules, BarRules, FormRules):
                     found[i] = ok and self.step(s, ch) is not None
         else:
             found = np.zeros(len(self.vocab), dtype=bool)
-            # (in a part's last bar the letters differ: the tonic may end it)
-            alike = s.tok in ("", "[") and not s.tie and not (s.form and self._cadence_bar(s))
-            groups = self._groups if alike else self._singles
+            groups = self._singles
+            if s.tok in ("", "[") and not s.tie:  # in a part's last bar letters differ
+                groups = self._letters if s.form and self._cadence_bar(s) else self._groups
             for ch, ids in groups:
                 found[ids] = self.step(s, ch) is not None
         found.flags.writeable = False
@@ -166,13 +183,13 @@ class Rules(NoteRules, BarRules, FormRules):
                 nxt = self._length(s, ch)
                 if nxt is not None:
                     return nxt
-                if (ch == ":" and s.prev in ("line", "start") and s.pitch[:1].isupper()
+                if (ch == ":" and s.prev in ("line", "start") and tok == "note"
                         and len(s.pitch) + len(s.buf) == 1):
-                    return None  # `A:` at the start of a line reads as a field line
+                    return None  # `A:`, `b:` at a line's start read as a field (abc2midi)
                 done = self._commit_note(s)
                 if ch == "-":  # a tie, to a note of the same pitch (abc2midi insists)
                     ok = (done is not None and tok == "note" and not s.ctx and not s.tleft
-                          and not s.steer and (not s.form or self._tie_ok(s, done)))
+                          and not s.steer and (not s.form or self._tie_ok(s)))
                     return done._replace(prev="tie", tie=s.pitch) if ok else None
                 s = done
             elif tok == "bar":

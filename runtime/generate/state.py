@@ -76,7 +76,6 @@ class State(NamedTuple):
     room: int = 0  # ticks left in the current bar
     empty: bool = True  # no note in the current bar yet
     carry: bool = False  # the bar holds the rest of a short bar before it: it must fill
-    lead: int = 0  # ticks of the part's pickup (0 not known yet, -1 none or used up)
     content: bool = False  # a bar with notes has been closed (until then: the pickup bar)
     prev: str = "start"  # the last complete element: note chord bar end space line tie
     #                      brk deco grace sopen sclose tup none start
@@ -96,17 +95,19 @@ class State(NamedTuple):
     kind: str = ""  # the last bar line
     ending: int = 0  # 0 none, 1 in a first ending, 3 after its `:|` (needs `2`), 2 in a
     #                   second, 4 after `|]` (needs EOS)
-    repeat: int = 0  # 0 no repeat yet, 1 a `|:` or `::` waits for its `:|`, 2 closed by `:|`,
-    #                   3 closed by a first ending's `:|`
     steer: bool = False  # past the length cap: head for the end
     # With a form asked for (form_rules.py); all at their defaults without one:
     form: str = ""  # FormSpec.key, e.g. `AABB:8`; '?' until `--form auto` has chosen
+    deg: int = 0  # in a part's last bar: its last note so far, 1 tonic, 2 fifth, 0 other
+    # What only a part's bar lines and last bar need, last: `form_rules.ASIDE` of them
+    # is set aside (shared) in the middle of a part.
     tonic: str = ""  # letters of the tonic and of its fifth (the fifth '' when the key
     #                  signature does not spell a perfect fifth above the tonic)
     part: int = 0  # the part being written (all written: the number of parts)
     fbar: int = 0  # bars of the part's pass closed so far (not the pickup or carry bar)
-    ebar: int = 0  # bars before the part's first ending, while in it
-    deg: int = 0  # in a part's last bar: its last note so far, 1 tonic, 2 fifth, 0 other
+    lead: int = 0  # ticks of the part's pickup (0 not known yet, -1 none or used up)
+    repeat: int = 0  # 0 no repeat yet, 1 a `|:` or `::` waits for its `:|`, 2 closed by `:|`,
+    #                   3 closed by a first ending's `:|`
 
     @property
     def pickup(self) -> bool:
