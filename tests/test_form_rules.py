@@ -9,11 +9,12 @@ import shutil
 
 import numpy as np
 import pytest
+from cli import run
 from tiny_models import exported, real_tunes, vocab_of
 
 from abcgen.runtime.abc.form import FIFTH, TONIC, read_form, spec_of
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import BOS, EOS
+from abcgen.runtime.abc.tune import BOS, EOS, split_tunebook
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
 from abcgen.runtime.generate.constraints import BatchConstraint, Constraint
@@ -151,9 +152,38 @@ def test_a_prime_that_cannot_take_the_form_is_refused_with_the_reason(prefix, me
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
+def model_path(tmp_path_factory):
     # scale 3: peaked logits, like a trained model's, yet no training at all
-    return Model(exported(tmp_path_factory.mktemp("fmodel"), layers=1, hidden=64, scale=3.0))
+    return exported(tmp_path_factory.mktemp("fmodel"), layers=1, hidden=64, scale=3.0)
+
+
+@pytest.fixture(scope="module")
+def model(model_path):
+    return Model(model_path)
+
+
+def test_generate_command_in_a_form_to_musicxml(model_path, tmp_path, capsys):
+    args = ["generate", "--model", str(model_path), "--meter", "6/8", "--key", "D",
+            "--seed", "3", "--form", "AABB", "--part-bars", "4"]
+    code, out, err = run([*args, "--num", "3"], capsys)
+    assert code == 0, err
+    assert all(read_form(parse(t)).matches(spec_of("AABB:4")) for t in split_tunebook(out))
+    code, _, err = run([*args, "-o", str(tmp_path / "tune.musicxml")], capsys)
+    assert code == 0 and (tmp_path / "tune.musicxml").read_text().count(
+        '<repeat direction="backward"') == 2
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--prefix", A7 + "AFA DFA|"], "bar 8 of part A ends here"),
+    (["--free"], "needs the constraint mask"),
+    (["--form", "AAA"], "parts are lettered"),
+    (["--form", "auto", "--part-bars", "16"], "goes with a form such as AABB"),
+])  # fmt: skip
+def test_generate_command_refuses_what_cannot_take_the_form(model_path, capsys, extra, message):
+    args = ["generate", "--model", str(model_path), "--meter", "6/8", "--key", "D",
+            "--form", "AABB", *extra]
+    code, out, err = run(args, capsys)
+    assert code == 2 and err.startswith("error: ") and message in err and not out
 
 
 PRIMES = ["M:6/8\nL:1/8\nK:G\n", "M:4/4\nL:1/8\nK:Dmix\n", "M:3/4\nL:1/4\nK:Em\n",

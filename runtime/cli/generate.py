@@ -78,6 +78,8 @@ def generate(
     kind = _output_kind(out)
     prime = prime_text(meter, key, unit, prefix)
     shape = form_choice(form, part_bars)
+    if free and shape.spec is not None:
+        raise AbcgenError(f"--form {form} needs the constraint mask: leave out --free")
     sampling = SamplingOptions(temperature, top_k, top_p)
     if model == DEFAULT_MODEL and not model.is_file():
         raise AbcgenError(
