@@ -154,7 +154,7 @@ def test_repaired_bar_lines_agree_with_abc2midi(normalised, tmp_path, monkeypatc
     repaired = repaired[::10][:60]
     assert len(repaired) == 60
     with_repair = [faults(text) for _, text in repaired]
-    monkeypatch.setattr(tune, "_repair_bars", lambda *args: None)
+    monkeypatch.setattr(tune, "repair_bars", lambda *args: None)
     without = [faults(normalise(raw).text) for raw, _ in repaired]
     # abc2midi skips some bars (the first, the last): a repair can expose a
     # fault it hid, so a rare tune shows one more; overall there are far fewer.
