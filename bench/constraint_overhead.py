@@ -1,12 +1,14 @@
 """Step-time overhead of the constraint mask, as ratios measured in one run.
 
     python bench/constraint_overhead.py [MODEL.onnx] [--tunes 40] [--seed 0] [--follow]
+                                        [--form free|auto|AABB...]
 
 Generates tunes one at a time (batch 1, the live and plugin case) and times,
 per step, the model call plus sampling (the step) and the mask's work as the
 generator asks for it (`accepts` on the pick, `allowed` only when the pick is
-refused, `advance` after the draw). The rules' mask cache starts
-cold, as in a fresh process; the first tunes warm it. Without a model
+refused, `advance` after the draw), with the form asked for (`--form`, default
+free: the bar rules only). The rules' mask cache starts cold, as in a fresh
+process; the first tunes warm it. Without a model
 argument it uses the shipped model, or (when that is missing and torch is
 installed) a randomly initialised model of the seed shape (3 x LSTM 256).
 An untrained model writes noise that no trained model would, so --follow
@@ -26,8 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from abcgen.exported import DEFAULT_MODEL
-from abcgen.runtime.generate.constraints import Constraint, Rules
+from abcgen.runtime.generate.constraints import Constraint
+from abcgen.runtime.generate.form_rules import PENDING
+from abcgen.runtime.generate.forms import form_choice
 from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.rules import Rules
 from abcgen.runtime.generate.sampling import SamplingOptions, sample_checked
 
 
@@ -46,10 +51,14 @@ def corpus_tunes(count: int) -> list[str]:
     return list(real_tunes(count))
 
 
-def run(model: Model, tunes: int, seed: int, follow: list[str] | None, max_chars: int = 2000):
+def run(model: Model, tunes: int, seed: int, follow: list[str] | None, form: str = "free",
+        max_chars: int = 2000):
     """Per-step seconds of (model + sampling) and of the mask's work, as the generator
     draws: the pick is checked first, and a whole mask is built only when it is refused."""
     rules = Rules(model.info.vocab)
+    choice = form_choice(form)
+    key = choice.spec.key if choice.spec else PENDING if choice.auto else ""
+    draws = np.random.default_rng(seed).random(tunes)  # what `auto` draws a form with
     rng = np.random.default_rng(seed)
     options = SamplingOptions()
     bos = model.info.vocab[model.info.bos]
@@ -74,7 +83,7 @@ def run(model: Model, tunes: int, seed: int, follow: list[str] | None, max_chars
         script = None if follow is None else [index[ch] for ch in follow[n % len(follow)]]
         stepper = model.stepper(1)
         stepper.tokens[0, 0] = model.info.bos
-        constraint = Constraint(rules, steer_at=max_chars - 200)
+        constraint = Constraint(rules, steer_at=max_chars - 200, form=key, draw=float(draws[n]))
         constraint.feed(bos)
         for k in range(max_chars):
             t0 = time.perf_counter()
@@ -100,6 +109,7 @@ def main() -> None:
     parser.add_argument("--tunes", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--follow", action="store_true", help="feed corpus tunes, not draws")
+    parser.add_argument("--form", default="free", help="free (bar rules only), auto, AABB...")
     args = parser.parse_args()
     random_model = args.model is None and not DEFAULT_MODEL.is_file()
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,10 +117,11 @@ def main() -> None:
                               else DEFAULT_MODEL)
         model = Model(path)
     follow = corpus_tunes(args.tunes) if args.follow or random_model else None
-    steps, masks, built = run(model, args.tunes, args.seed, follow)
+    steps, masks, built = run(model, args.tunes, args.seed, follow, args.form)
     step, mask = statistics.median(steps), statistics.median(masks)
     what = "following corpus tunes" if follow else "sampling"
-    print(f"model: {path} ({len(steps)} steps, {args.tunes} tunes at batch 1, {what})")
+    print(f"model: {path} ({len(steps)} steps, {args.tunes} tunes at batch 1, {what}, "
+          f"form {args.form})")
     print(f"median step (model + sampling): {step * 1e6:.1f} us")
     print(f"median mask work (accepts, allowed when refused, advance): {mask * 1e6:.1f} us")
     print(f"median overhead: {mask / step:.1%} of a step")

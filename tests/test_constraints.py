@@ -14,11 +14,12 @@ from typer.testing import CliRunner
 
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import split_tunebook
+from abcgen.runtime.abc.tune import BOS, EOS, split_tunebook
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-from abcgen.runtime.generate.constraints import BOS, EOS, BatchConstraint, Constraint, Rules
+from abcgen.runtime.generate.constraints import BatchConstraint, Constraint
 from abcgen.runtime.generate.generator import generate
 from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.rules import Rules
 from abcgen.runtime.generate.sampling import SamplingOptions
 
 VOCAB = vocab_of(real_tunes())
@@ -118,6 +119,7 @@ def test_nothing_dangles(rules):
     assert not {"|", EOS, " "} & allowed(rules, body + "c>")  # a note or rest must follow
     assert allowed(rules, body + "c-|") & set("ABCDEFGabcdefg") == {"c"}  # tied: same pitch
     assert "\n" not in allowed(rules, JIG + "GAB\n")  # a blank line would end the tune
+    assert ":" not in allowed(rules, JIG + "GAB cde|\nb")  # `b:` reads as a field (abc2midi)
     assert "{" not in allowed(rules, body + "{c}(")  # abc2midi: one grace group per note
 
 

@@ -99,8 +99,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def evaluated(model_path, data, tmp_path_factory):
     """One `abcgen eval` run: its folder and the finished process."""
     out = tmp_path_factory.mktemp("eval") / "eval"
-    run = run_cli(str(model_path), "--data", str(data), "--num", "12", "--max-chars", "300",
-                  "--temperatures", "0.8,1.0", "--out", str(out), "--no-abc2midi")
+    run = run_cli(str(model_path), "--data", str(data), "--num", "12", "--max-chars", "400",
+                  "--temperatures", "0.8,1.0", "--forms", "free,AB", "--part-bars", "2",
+                  "--meter", "6/8", "--out", str(out), "--no-abc2midi")
     assert run.returncode == 0, run.stderr
     return out, run
 
@@ -110,15 +111,20 @@ def test_eval_writes_report_plots_and_table(evaluated):
     report = json.loads((out / "report.json").read_text())
     assert report["test_tunes"] == 10 and 2 < report["test_bpc"] < 10
     names = [r["name"] for r in report["runs"]]
-    assert names == ["T0.8 mask", "T0.8 free", "T1 mask", "T1 free"]
+    assert names == ["T0.8 form free", "T0.8 form AB:2", "T0.8 no mask",
+                     "T1 form free", "T1 form AB:2", "T1 no mask"]
     for r in report["runs"]:
         assert r["tunes"] == 12 and 0 <= r["aabb"] <= 1 and r["chars"]["median"] > 0
         assert set(r["distance"]) == {"pitch_class", "interval", "note_length", "range"}
     constrained = [r for r in report["runs"] if r["constrained"]]
     assert all(r["valid"] == 1 and r["ended"] == 1 and r["final_bar"] == 1 for r in constrained)
-    for png in ("histograms.png", "bar_errors.png"):
+    in_form = [r["forms"] for r in report["runs"] if r["form"] == "AB:2"]
+    assert all(f["as_asked"] == 1 and f["ends_on_tonic"] == 1 for f in in_form)
+    assert report["test_forms"]["tunes"] == 10 and report["test_forms"]["as_asked"] is None
+    for png in ("histograms.png", "forms.png", "bar_errors.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "T1 mask" in run.stdout and "T0.8 free" in run.stdout and "bits/char" in run.stdout
+    for shown in ("T1 form AB:2", "T0.8 no mask", "bits/char", "test split", "as asked"):
+        assert shown in run.stdout
 
 
 def test_eval_writes_scores_and_audio_of_sampled_tunes(evaluated):
@@ -147,12 +153,15 @@ def test_report_page_opens_in_chromium_with_its_plots_scores_and_audio(evaluated
         page = browser.open_page(driver, out / "report.html")
         text = driver.find_element("tag name", "body").text
     assert page["console"] == []
-    assert len(page["images"]) == 2 + 8 and all(i["width"] > 0 for i in page["images"])
-    assert len(page["audio"]) == 8
+    report = json.loads((out / "report.json").read_text())
+    scores = 2 * len(report["runs"])
+    assert len(page["images"]) == 3 + scores and all(i["width"] > 0 for i in page["images"])
+    assert len(page["audio"]) == scores
     for audio in page["audio"]:
         assert audio["error"] is None and audio["ready"] >= 1 and audio["duration"] > 1
-    report = json.loads((out / "report.json").read_text())
-    assert f"{report['test_bpc']:.3f}" in text and "T0.8 free" in text and "exact bars" in text
+    for shown in (f"{report['test_bpc']:.3f}", "T0.8 no mask", "exact bars", "as asked",
+                  "forms by meter"):
+        assert shown in text
 
 
 def test_eval_without_the_render_extra_says_so_before_the_work(model_path, data, tmp_path):
@@ -176,6 +185,7 @@ def test_eval_without_the_render_extra_says_so_before_the_work(model_path, data,
         (["missing.onnx"], "model file not found"),
         (["MODEL", "--temperatures", "hot"], "--temperatures"),
         (["MODEL", "--data", "/nonexistent"], "lacks train.txt"),
+        (["MODEL", "--forms", "ABBA"], "parts are lettered"),
     ],
 )
 def test_eval_fails_clearly(model_path, args, message):

@@ -20,6 +20,9 @@ from abcgen.runtime.cli import live as live_cli
     (["--cc", "tempo=300"], "control tempo=300"),
     (["--port", "a", "--virtual", "b"], "give --port or --virtual, not both"),
     (["--time-scale", "0"], "time scale must be in (0, 10]"),
+    (["--form", "ABBA"], "parts are lettered A, B, C"),
+    (["--form", "AB", "--meter", "none"], "a form counts bars"),
+    (["--form", "auto", "--part-bars", "16"], "--part-bars goes with a form"),
 ])
 def test_bad_options_leave_with_a_message(monkeypatch, capsys, args, message):
     monkeypatch.setattr(sys, "argv", ["abcgen-live", *args])

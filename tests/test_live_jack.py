@@ -23,6 +23,10 @@ import pytest
 from faults import locked, one_error_line, protect
 from jack import JackServer, Receiver, Sender, die_with_parent, jack_available
 
+from abcgen.runtime.abc.form import parse_form, read_form
+from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.abc.tune import split_tunebook
+
 pytestmark = pytest.mark.skipif(not jack_available(), reason="needs jackd and python-rtmidi")
 
 # Repeats with endings, a tie over the bar line, broken rhythm, a triplet, a pickup:
@@ -489,6 +493,7 @@ def test_generated_tunes_play_as_they_are_written(server, tmp_path):
         log, record = tmp_path / f"played-{attempt}.abc", tmp_path / f"take-{attempt}.mid"
         daemon = live(server, tmp_path, "--model", str(model), "--tunes", "2", "--seed", "1",
                       "--meter", "6/8", "--key", "Ador", "--bpm", "300", "--gap", "0.2",
+                      "--form", "AABB", "--part-bars", "2",
                       "--max-chars", "200", "--time-scale", "0.5",
                       "--port", receiver.port, "--control-in", sender.port,
                       "--abc-log", str(log), "--record", str(record))
@@ -504,6 +509,8 @@ def test_generated_tunes_play_as_they_are_written(server, tmp_path):
         assert played and [p for _, p in note_ons(received)] == played
         texts = log.read_text()
         assert texts.count("M:6/8\nL:1/8\nK:Ador\n") == 2
+        for tune in split_tunebook(texts):  # a set in one steady form
+            assert read_form(parse(tune)).matches(parse_form("AABB", 2)), tune
         output = (tmp_path / "live.log").read_text()
         assert "temperature 2.00" in output and "playing tune 2" in output
 

@@ -20,6 +20,7 @@ from tiny_models import exported, real_tunes
 from typer.testing import CliRunner
 
 from abcgen.runtime.abc.events import Note, Pitch
+from abcgen.runtime.abc.form import TONIC, parse_form, read_form
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generate.prime import prime_text
@@ -216,6 +217,19 @@ def test_generate_answers_files_and_notes(model, tmp_path):
     assert again["tunes"][0]["files"]["abc"] != answer["tunes"][0]["files"]["abc"]
 
 
+def test_generate_in_the_form_asked_for(model, tmp_path):
+    request = {"meter": "6/8", "key": "D", "form": "AABB", "part_bars": 4, "seed": 5,
+               "model": str(model), "num": 3}
+    result, answer = run_plugin_command("generate", request, tmp_path)
+    assert result.exit_code == 0, result.output
+    for tune in answer["tunes"]:
+        found = read_form(parse(tune["abc"]))
+        assert tune["ended"] and found.matches(parse_form("AABB", 4)) and found.last == TONIC
+    # the dialog's part length stays harmless when the form is auto or free
+    request.update(form="auto", part_bars=8, num=1)
+    assert run_plugin_command("generate", request, tmp_path)[1]["ok"]
+
+
 def test_continue_answers_only_the_new_notes(model, tmp_path):
     source = parse("M:6/8\nL:1/8\nK:Ador\nA|cBA e2d|c3 A2|]\n")
     request = {"selection": selection_of(source), "bars": 4, "seed": 3, "model": str(model)}
@@ -237,6 +251,9 @@ def test_continue_answers_only_the_new_notes(model, tmp_path):
     ({"colour": "red"}, "unknown field"),
     ({"meter": "6/8", "model": "/nonexistent/model.onnx"}, "model file not found"),
     ({"meter": "13/0"}, "bad meter"),
+    ({"meter": "6/8", "form": "ABBA"}, "request: form 'ABBA'"),
+    ({"meter": "6/8", "form": "AABB", "part_bars": 100}, "part bars must be"),
+    ({"meter": "none", "form": "AB", "key": "D"}, "M:none has no bars"),
 ])
 def test_bad_requests_fail_with_json_and_exit_2(request_data, message, tmp_path):
     result, answer = run_plugin_command("generate", request_data, tmp_path)

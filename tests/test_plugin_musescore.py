@@ -22,6 +22,7 @@ from cli import app
 from tiny_models import exported
 from typer.testing import CliRunner
 
+from abcgen.runtime.abc.form import TONIC, parse_form, read_form
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.formats.musicxml import write_musicxml
 from abcgen.runtime.musescore.requests import Request, continue_for_plugin
@@ -164,6 +165,20 @@ def test_generate_opens_the_tune_abcgen_wrote(sandbox):
     assert {c["keysig"] for c in opened["notes"]} == {-2}
     assert {tuple(c["time"]) for c in opened["notes"]} == {(3, 4)}
     assert 0 < report["abcgen_ms"] <= report["total_ms"]
+
+
+def test_generate_in_a_form_opens_a_tune_with_its_parts_and_repeats(sandbox):
+    sandbox.configure(generate={"title": "Two-part jig", "meter": "6/8", "key": "G",
+                                "form": "AABB", "part_bars": 4, "seed": 8, "num": 1})
+    report, log = sandbox.run("abcgen-generate.qml")
+    assert report["ok"], (report.get("error"), log)
+    tune = report["answer"]["tunes"][0]
+    found = read_form(parse(tune["abc"]))
+    assert found.matches(parse_form("AABB", 4)) and found.last == TONIC
+    (opened,) = report["opened"]
+    assert timeline(opened["notes"]) == timeline(item_chords(tune["notes"]))
+    # MuseScore's own reading: two bars end with a repeat, one per part
+    assert len({c["measure"] for c in opened["notes"] if c["barline"] in (":|", "::")}) == 2
 
 
 def test_continue_writes_the_new_notes_after_the_selection(sandbox, model, tmp_path):

@@ -18,14 +18,16 @@ MuseScore {
     requiresScore: true
     pluginType: "dialog"
     width: 400
-    height: 260
+    height: 320
 
     property var config: null
     property var values: ({})
     property var report: ({})
     property var fields: [
         {name: "mode", label: "Mode (major, minor, dorian…)", value: "major"},
-        {name: "bars", label: "Bars to add", value: "8"},
+        {name: "form", label: "Form (free, auto, AABB…)", value: "free"},
+        {name: "part_bars", label: "Bars a part (16 for airs)", value: "8"},
+        {name: "bars", label: "Bars to add (form free)", value: "8"},
         {name: "temperature", label: "Temperature (0.1–2)", value: "1.0"},
         {name: "seed", label: "Seed (empty: random)", value: ""}
     ]
@@ -90,6 +92,7 @@ MuseScore {
             report.selection = selection;
             var answer = Abcgen.callAbcgen(proc, file, config, "continue", {
                 title: score.title || "", selection: selection, bars: number("bars", parseInt),
+                form: String(values.form || "").trim() || null, part_bars: number("part_bars", parseInt),
                 temperature: number("temperature", parseFloat), seed: number("seed", parseInt),
                 model: config.model});
             report.abcgen_ms = Date.now() - report.started;

@@ -17,7 +17,7 @@ MuseScore {
     requiresScore: false
     pluginType: "dialog"
     width: 400
-    height: 380
+    height: 440
 
     property var config: null
     property var values: ({})
@@ -26,7 +26,9 @@ MuseScore {
         {name: "title", label: "Title", value: ""},
         {name: "meter", label: "Meter (6/8, 4/4, 3/4…)", value: "6/8"},
         {name: "key", label: "Key and mode (D, Em, Ador…)", value: "D"},
-        {name: "bars", label: "Length in bars", value: "16"},
+        {name: "form", label: "Form (auto, AABB, AB, free…)", value: "auto"},
+        {name: "part_bars", label: "Bars a part (16 for airs)", value: "8"},
+        {name: "bars", label: "Length in bars (form free)", value: "16"},
         {name: "temperature", label: "Temperature (0.1–2)", value: "1.0"},
         {name: "seed", label: "Seed (empty: random)", value: ""},
         {name: "num", label: "Variations", value: "1"}
@@ -81,6 +83,7 @@ MuseScore {
     function request() {
         var text = function (name) { var v = String(values[name] || "").trim(); return v === "" ? null : v; };
         return {title: text("title") || "", meter: text("meter"), key: text("key"), bars: number("bars", parseInt),
+                form: text("form"), part_bars: number("part_bars", parseInt),
                 temperature: number("temperature", parseFloat), seed: number("seed", parseInt),
                 num: number("num", parseInt) || 1, model: config.model};
     }

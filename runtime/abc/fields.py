@@ -1,14 +1,18 @@
-"""Values of the ABC fields that change how notes sound: K: M: L: Q:.
+"""Values of the ABC fields that change how notes sound (K: M: L: Q:), and the
+length arithmetic of the notes they govern.
 
-Shared by the parser (header and inline fields) and anyone who canonicalises
-a header. Each function raises ValueError with a plain message on bad input;
-the parser turns that into a diagnostic and keeps the previous value.
+Shared by the parser (header and inline fields), the normaliser (header.py,
+tune.py) and the constraint automaton, so that all three read a meter, a
+unit, a key, a note length and a tuplet the same way. Each reader raises
+ValueError with a plain message on bad input; the parser turns that into a
+diagnostic and keeps the previous value.
 """
 
 from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 from abcgen.runtime.abc.events import Key, Meter
 
@@ -19,15 +23,25 @@ MODES = {
     "mix": ("mix", -1), "dor": ("dor", -2), "phr": ("phr", -4),
     "lyd": ("lyd", 1), "loc": ("loc", -5),
 }  # fmt: skip
-# Canonical mode -> its name in MusicXML and MuseScore.
+# Canonical mode -> its suffix in canonical K: text (`Em`, `Ador`) and its name in
+# MusicXML and MuseScore.
+MODE_SUFFIX = {"maj": "", "min": "m", "mix": "mix", "dor": "dor", "phr": "phr", "lyd": "lyd",
+               "loc": "loc"}
 MODE_NAMES = {"maj": "major", "min": "minor", "mix": "mixolydian", "dor": "dorian",
               "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}
 TONIC_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F": -1}
+# (p: q of `(p` when q is not written: p notes in the time of q; others: 3 in compound
+# meters, else 2.
+TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}
+# Broken rhythm: the factors of the first and second note.
+BROKEN = {">": (Fraction(3, 2), Fraction(1, 2)), ">>": (Fraction(7, 4), Fraction(1, 4)),
+          ">>>": (Fraction(15, 8), Fraction(1, 8))}  # fmt: skip
 _KEY = re.compile(r"(?P<tonic>[A-G])(?P<sign>[#b]?)(?P<mode>[A-Za-z]*)")
+_LENGTH = re.compile(r"(\d*)(/*)(\d*)")
 _ACCIDENTAL = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])$")
 ALTERS = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 # Words a K: field may carry that do not change pitches here (clefs, staff options).
-_CLEF_WORDS = {"treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1", "alto2"}
+CLEF_WORDS = {"treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1", "alto2"}
 
 
 def parse_key(value: str) -> tuple[Key, list[str]]:
@@ -67,7 +81,7 @@ def parse_key(value: str) -> tuple[Key, list[str]]:
             extra[acc[2].upper()] = ALTERS[acc[1]]
         elif word.lower() == "exp":
             fifths = 0
-        elif "=" not in word and word.lower() not in _CLEF_WORDS:
+        elif "=" not in word and word.lower() not in CLEF_WORDS:
             problems.append(f"K: ignored {word!r}")
     return Key(tonic, mode, fifths, tuple(extra.items())), problems
 
@@ -100,6 +114,16 @@ def parse_fraction(text: str) -> Fraction:
     if not m or int(m[2] or 1) == 0 or int(m[1]) == 0:
         raise ValueError(f"cannot read length {text.strip()!r}")
     return Fraction(int(m[1]), int(m[2] or 1))
+
+
+@lru_cache(maxsize=256)
+def note_length(text: str) -> Fraction | None:
+    """`2` `/2` `/` `//` `3/2` `3/` as a multiple of the unit length; None when it is zero
+    (cached: a tune uses a handful of lengths over and over)."""
+    num, slashes, den = _LENGTH.fullmatch(text).groups()
+    numerator = int(num) if num else 1
+    denominator = (int(den) if den else 2) << (len(slashes) - 1) if slashes else 1
+    return Fraction(numerator, denominator) if numerator and denominator else None
 
 
 def parse_unit(value: str) -> Fraction:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from functools import lru_cache
 
 from abcgen.runtime.abc.bars import BarClock, bar_kind
 from abcgen.runtime.abc.events import (
@@ -41,7 +40,10 @@ from abcgen.runtime.abc.events import (
 )
 from abcgen.runtime.abc.fields import (
     ALTERS,
+    BROKEN,
+    TUPLET_Q,
     default_unit,
+    note_length,
     parse_key,
     parse_meter,
     parse_tempo,
@@ -52,11 +54,7 @@ from abcgen.runtime.abc.lexer import Lexer, Token
 ACCIDENTAL_NAMES = {
     "^^": "double-sharp", "^": "sharp", "=": "natural", "_": "flat", "__": "flat-flat",
 }  # fmt: skip
-_BROKEN = {">": (Fraction(3, 2), Fraction(1, 2)), ">>": (Fraction(7, 4), Fraction(1, 4)),
-           ">>>": (Fraction(15, 8), Fraction(1, 8))}  # fmt: skip
-_TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # q of (p:q:r by p; others: 3 if compound, else 2
 _DECORATIONS = set(".~HLMOPSTuvR")
-_LENGTH = re.compile(r"(\d*)(/*)(\d*)")
 _CHORD_SYMBOL = re.compile(r"\(?[A-G]|N\.?C\.?")
 _BODY_ONLY_IN_HEADER = "XABCDFGHOSZ"  # fields that have no meaning in a tune body
 _SILENT = {"ws", "nl", "comment", "ignored"}
@@ -120,16 +118,6 @@ class _Chord:
 def _without_comment(value: str) -> str:
     """A field's value: what comes before a `%` comment, trimmed."""
     return value.split("%", 1)[0].strip()
-
-
-@lru_cache(maxsize=256)
-def _unit_multiple(text: str) -> Fraction | None:
-    """A length text as a multiple of the unit length (None when it is zero); cached,
-    as a tune uses a handful of lengths over and over."""
-    num, slashes, den = _LENGTH.fullmatch(text).groups()
-    numerator = int(num) if num else 1
-    denominator = (int(den) if den else 2) << (len(slashes) - 1) if slashes else 1
-    return Fraction(numerator, denominator) if numerator and denominator else None
 
 
 class Parser:
@@ -299,7 +287,7 @@ class Parser:
 
     def _length(self, text: str, t: Token) -> Fraction:
         """`2` `/2` `/` `//` `3/2` `3/` as a multiple of the unit length."""
-        length = _unit_multiple(text)
+        length = note_length(text)
         if length is None:
             self._error(t, f"length {text!r} is zero; read as 1")
             return Fraction(1)
@@ -359,7 +347,7 @@ class Parser:
         self._broken = None
         if first.written != second.written:
             return self._error(mark, "broken rhythm between notes of different lengths is ignored")
-        longer, shorter = _BROKEN[mark.text.replace("<", ">")]
+        longer, shorter = BROKEN[mark.text.replace("<", ">")]
         if mark.text[0] == "<":
             longer, shorter = shorter, longer
         first.written *= longer
@@ -399,7 +387,7 @@ class Parser:
         m = t.match
         p = int(m["p"])
         compound = self.meter is not None and self.meter.numerator in (6, 9, 12)
-        q = int(m["q"]) if m["q"] else _TUPLET_Q.get(p, 3 if compound else 2)
+        q = int(m["q"]) if m["q"] else TUPLET_Q.get(p, 3 if compound else 2)
         r = int(m["r"]) if m["r"] else p
         if p < 2 or q < 1 or r < 1:
             return self._error(t, f"cannot read tuplet {t.text!r}")

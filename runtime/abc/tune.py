@@ -4,14 +4,9 @@ Training and generation must agree character for character, so the corpus
 builder and the generator's prime both go through `normalise`. The output is
 `M:`, `L:`, `K:` lines then the body, pure ASCII ABC with only musical tokens
 left: no titles, comments, lyrics, annotations or decorations other than `~`.
-Choices the ABC 2.1 standard leaves open, decided here:
+Choices the ABC 2.1 standard leaves open, decided here (header values in
+header.py):
 
-- M: missing is `M:none` (the standard's default); `C` is `4/4`, `C|` is `2/2`.
-- K: mode names of any case and length read by their first three letters
-  (`minor`, `Min`, `m`, `M` are all minor; `Aeolian` is minor, `Ionian` major);
-  bagpipe keys `HP`/`Hp` become `Amix` (same sounding pitches); explicit
-  accidentals are kept (`K:Dmix =c`); clef terms are dropped; `K:none`, a
-  missing K: or no tonic drops the tune ('no-key'), an unreadable one 'bad-key'.
 - The body ends at the first blank line after the music (ABC's tune end).
 - A plain final `|` becomes `|]`; `||`, `|]`, `:|` and other repeat ends stay;
   any other ending gets `|]` appended.
@@ -21,15 +16,19 @@ Choices the ABC 2.1 standard leaves open, decided here:
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from fractions import Fraction
 
-from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.abc.bar_repair import repair_bars
+from abcgen.runtime.abc.header import (
+    Drop,
+    default_unit_text,
+    key_text,
+    meter_text,
+    unit_text,
+)
 
 BOS = "\x02"
 EOS = "\x03"
@@ -37,13 +36,6 @@ NORMALISER_VERSION = "1"
 
 MAX_LINE = 2000  # characters; longer lines are not music a person wrote
 
-# Mode by its first three letters (ABC 2.1 reads no more) -> canonical suffix.
-_MODES = {"maj": "", "ion": "", "min": "m", "aeo": "m", "m": "m",
-          "mix": "mix", "dor": "dor", "phr": "phr", "lyd": "lyd", "loc": "loc"}  # fmt: skip
-_CLEFS = {"treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1", "alto2"}
-# K: options that change the staff, not the pitches.
-_KEY_OPTIONS = {"clef", "middle", "m", "transpose", "t", "octave", "stafflines", "staffscale",
-                "cue", "instrument", "style"}  # fmt: skip
 
 
 @dataclass
@@ -51,129 +43,6 @@ class Normalised:
     text: str | None
     steps: Counter[str] = field(default_factory=Counter)  # which steps fired, how often
     drop: str | None = None  # why the tune was dropped; None when kept
-
-
-class _Drop(Exception):
-    """Aborts one tune's normalisation with the reason it is dropped."""
-
-
-# ---------------------------------------------------------------- header values
-
-_METER = re.compile(r"\(?(\d+(?:\+\d+)*)\)?/(\d+)")
-_UNIT = re.compile(r"(\d+)(?:/(\d+))?")
-
-
-def _meter(value: str, steps: Counter[str]) -> str:
-    v = "".join(value.split())
-    if v.lower() == "none":
-        return "none"
-    if v in ("C", "C|"):
-        steps["meter-symbol"] += 1
-        return "4/4" if v == "C" else "2/2"
-    m = _METER.fullmatch(v)
-    if not m or int(m[2]) == 0 or all(int(n) == 0 for n in m[1].split("+")):
-        raise _Drop("bad-meter")
-    return f"{'+'.join(str(int(n)) for n in m[1].split('+'))}/{int(m[2])}"
-
-
-def _bar_length(meter: str) -> Fraction | None:
-    if meter == "none":
-        return None
-    top, bottom = meter.split("/")
-    return Fraction(sum(int(n) for n in top.split("+")), int(bottom))
-
-
-def _unit(value: str) -> str:
-    m = _UNIT.fullmatch("".join(value.split()))
-    if not m or int(m[1]) == 0 or (m[2] is not None and int(m[2]) == 0):
-        raise _Drop("bad-unit")
-    return f"{int(m[1])}/{int(m[2] or 1)}"
-
-
-def _default_unit(meter: str) -> str:
-    """ABC 2.1: 1/16 when the meter as a decimal is below 0.75, else 1/8."""
-    length = _bar_length(meter)
-    return "1/16" if length is not None and length < Fraction(3, 4) else "1/8"
-
-
-def _key(value: str, steps: Counter[str]) -> str | None:
-    """Canonical key, or None when the value names no key (only a clef, or none)."""
-    v = value.strip()
-    first = v.split()[0].lower() if v else ""
-    if not first or first in _CLEFS or ("=" in first and first.split("=")[0] in _KEY_OPTIONS):
-        return None
-    if first == "hp":
-        steps["key-bagpipe"] += 1
-        rest = v[2:]
-        tonic_mode = "Amix"
-    else:
-        m = re.match(r"([A-Ga-g])([#b]?)\s*", v)
-        if not m:
-            raise _Drop("bad-key")
-        rest = v[m.end() :]
-        mode = ""
-        w = re.match(r"[A-Za-z]+", rest)
-        option = w and rest[w.end() : w.end() + 1] == "=" and w[0].lower() in _KEY_OPTIONS
-        if w and w[0][:3].lower() in _MODES and not option:  # `m=c` is an option
-            mode = _MODES[w[0][:3].lower()]
-            rest = rest[w.end() :]
-        tonic_mode = m[1].upper() + m[2] + mode
-    extra = []
-    for term in re.findall(r"[_^=]{1,2}[A-Ga-g]|\S+", rest):
-        if re.fullmatch(r"[_^=]{1,2}[A-Ga-g]", term):
-            extra.append(term.lower())
-        elif term.lower() in _CLEFS or term.split("=")[0].lower() in _KEY_OPTIONS:
-            steps["key-clef-dropped"] += 1
-        else:
-            raise _Drop("bad-key")
-    key = " ".join([tonic_mode, *extra])
-    if key != v:
-        steps["key-rewritten"] += 1
-    return key
-
-
-def _checked(parse, what: str, example: str, value: str):
-    try:
-        return parse(value)
-    except _Drop:
-        raise AbcgenError(f"bad {what} {value!r}: use e.g. {example}") from None
-
-
-def canonical_meter(value: str) -> str:
-    """The M: value as normalise() writes it; AbcgenError if unreadable."""
-    return _checked(lambda v: _meter(v, Counter()), "meter", "6/8, 4/4, C, C| or none", value)
-
-
-def canonical_unit(value: str) -> str:
-    """The L: value as normalise() writes it; AbcgenError if unreadable."""
-    return _checked(_unit, "unit note length", "1/8 or 1/16", value)
-
-
-def canonical_key(value: str) -> str:
-    """The K: value as normalise() writes it; AbcgenError if unreadable or no key."""
-    key = _checked(lambda v: _key(v, Counter()), "key", "G, Em, Ador, D mixolydian", value)
-    if key is None:
-        raise AbcgenError(f"bad key {value!r}: name a tonic, e.g. G, Em, Ador")
-    return key
-
-
-def header_text(meter: str | None, key: str | None, unit: str | None) -> str:
-    """Canonical header lines for a prime; None leaves that field to the model.
-
-    The header order is M:, L:, K:, so a prime can fix a key or unit only after
-    a meter; L: follows from the meter when not given (as in normalise()).
-    """
-    k = canonical_key(key) if key is not None else None  # a bad value is named first
-    u = canonical_unit(unit) if unit is not None else None
-    if meter is None:
-        if key is not None or unit is not None:
-            raise AbcgenError("choose a meter too: a prime's header runs M:, L:, K: in order")
-        return ""
-    m = canonical_meter(meter)
-    lines = [f"M:{m}", f"L:{u or _default_unit(m)}"]
-    if k is not None:
-        lines.append(f"K:{k}")
-    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- tunebook
@@ -243,17 +112,17 @@ Token = tuple[str, str]  # (kind, text); a K:/M:/L: line is one ('fieldline', te
 def _inline_field(name: str, value: str, steps: Counter[str], voices: set[str]) -> str | None:
     """Canonical text of a K:/M:/L: field inside the body; None to drop it."""
     if name == "K":
-        key = _key(value, steps)
+        key = key_text(value, steps)
         if key is None:
             if value.strip().lower() == "none":
-                raise _Drop("bad-key")
+                raise Drop("bad-key")
             steps["key-clef-dropped"] += 1
             return None
         return f"K:{key}"
     if name == "M":
-        return f"M:{_meter(value, steps)}"
+        return f"M:{meter_text(value, steps)}"
     if name == "L":
-        return f"L:{_unit(value)}"
+        return f"L:{unit_text(value)}"
     if name == "V":
         voices.add(value.split()[0] if value.split() else "")
     steps["field-dropped"] += 1
@@ -274,7 +143,7 @@ def _strip_line(line: str, keep_chords: bool, steps: Counter[str], voices: set[s
             kept = _inline_field(text[1], text[3:].rstrip("]"), steps, voices)
             return f"[{kept}]" if kept else ""
         if kind == "overlay":
-            raise _Drop("multi-voice")
+            raise Drop("multi-voice")
         steps["decoration"] += 1
         return ""
 
@@ -306,132 +175,6 @@ def _tokens(music: str, steps: Counter[str]) -> list[Token]:
         out.pop()
         steps["whitespace"] += 1
     return out
-
-
-# ---------------------------------------------------------------- durations
-
-
-@functools.lru_cache(maxsize=4096)
-def _length(text: str) -> float | None:
-    """A note's length in units (None for a zero divisor); floats are exact enough
-    here: bar sums of small fractions never come within 1e-9 of a wrong total."""
-    m = re.search(r"(\d*)(/*)(\d*)$", text)
-    num = int(m[1]) if m[1] else 1
-    if not m[2]:
-        return float(num)
-    den = int(m[3]) * 2 ** (len(m[2]) - 1) if m[3] else 2 ** len(m[2])
-    return num / den if den else None
-
-
-@functools.lru_cache(maxsize=4096)
-def _chord_length(text: str) -> float | None:
-    inner, tail = text[1:].split("]")
-    first, outer = _length(re.search(_NOTE, inner)[0]), _length(tail)
-    return None if first is None or outer is None else first * outer
-
-
-class _BarClock:
-    """Time since the last bar line, or None once it cannot be known for sure."""
-
-    def __init__(self, meter: str, unit: str) -> None:
-        self.meter, self.unit = meter, float(Fraction(unit))
-        self.elapsed: float | None = 0.0
-        self.last: float | None = None  # the previous note's length, for `>`
-        self.next_factor: float | None = None  # pending from `>` / `<`
-        self.tuplet: tuple[float, int] | None = None  # factor, notes left
-
-    def field(self, text: str) -> None:
-        if text[0] == "M":
-            self.meter = text[2:]
-        elif text[0] == "L":
-            self.unit = float(Fraction(text[2:]))
-
-    def bar(self) -> None:
-        pending = self.next_factor is not None or self.tuplet is not None
-        self.elapsed = None if pending else 0.0
-        self.last = None
-
-    def add(self, length: float | None) -> None:
-        if length is None or self.elapsed is None:
-            self.elapsed = None
-            return
-        d = length * self.unit
-        if self.tuplet:
-            factor, left = self.tuplet
-            d *= factor
-            self.tuplet = (factor, left - 1) if left > 1 else None
-        if self.next_factor is not None:
-            d *= self.next_factor
-            self.next_factor = None
-        self.elapsed += d
-        self.last = d
-
-    def broken(self, text: str) -> None:
-        short = 0.5 ** len(text)
-        first, second = (2 - short, short) if text[0] == ">" else (short, 2 - short)
-        if self.last is None or self.elapsed is None or self.next_factor is not None:
-            self.elapsed = None
-            return
-        self.elapsed += self.last * (first - 1)
-        self.next_factor = second
-
-    def start_tuplet(self, text: str) -> None:
-        parts = [*text[1:].split(":"), "", ""]
-        p = int(parts[0])
-        top = 0 if self.meter == "none" else sum(map(int, self.meter.split("/")[0].split("+")))
-        compound = top % 3 == 0 and top > 3
-        default_q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}.get(p, 3 if compound else 2)
-        q = int(parts[1]) if parts[1] else default_q
-        r = int(parts[2]) if parts[2] else p
-        if p < 2 or p > 9 or q == 0 or r == 0:
-            self.elapsed = None
-            return
-        self.tuplet = (q / p, r)
-
-    def full(self) -> bool:
-        length = _bar_length(self.meter)
-        return (
-            length is not None
-            and self.elapsed is not None
-            and abs(self.elapsed - length) < 1e-9
-            and self.next_factor is None
-            and self.tuplet is None
-        )
-
-    def feed(self, kind: str, text: str) -> None:
-        if kind in ("note", "rest"):
-            self.add(_length(text))
-        elif kind == "bar":
-            self.bar()
-        elif kind == "chord":
-            self.add(_chord_length(text))
-        elif kind == "broken":
-            self.broken(text)
-        elif kind == "tuplet":
-            self.start_tuplet(text)
-        elif kind in ("field", "fieldline"):
-            self.field(text.strip("[]"))
-        elif kind in ("mrest", "ending"):
-            self.elapsed = None
-
-
-def _repair_bars(
-    lines: list[list[Token]], meter: str, unit: str, bar: str, steps: Counter[str]
-) -> None:
-    """Add a bar line at a line end where the bar is exactly full and none follows."""
-    clock = _BarClock(meter, unit)
-    music = [i for i, line in enumerate(lines) if line[0][0] != "fieldline"]
-    nexts = dict(itertools.pairwise(music))
-    for i, line in enumerate(lines):
-        for kind, text in line:
-            clock.feed(kind, text)
-        nxt = nexts.get(i)
-        if nxt is None or line[-1][0] == "bar" or lines[nxt][0][0] == "bar":
-            continue
-        if clock.full():
-            line.append(("bar", bar))
-            steps["bar-repaired"] += 1
-            clock.bar()
 
 
 def _spaced(lines: list[list[Token]]) -> bool:
@@ -469,7 +212,7 @@ def normalise(raw: str, *, keep_chords: bool = False, fragment: bool = False) ->
     steps: Counter[str] = Counter()
     try:
         text = _normalise(raw, keep_chords, fragment, steps)
-    except _Drop as drop:
+    except Drop as drop:
         return Normalised(None, steps, str(drop))
     return Normalised(text, steps)
 
@@ -477,7 +220,7 @@ def normalise(raw: str, *, keep_chords: bool = False, fragment: bool = False) ->
 def _normalise(raw: str, keep_chords: bool, fragment: bool, steps: Counter[str]) -> str:
     lines = raw.splitlines()
     if any(len(line) > MAX_LINE for line in lines):
-        raise _Drop("too-long-line")
+        raise Drop("too-long-line")
     header: dict[str, str] = {}
     voices: set[str] = set()
     i = 0
@@ -495,37 +238,37 @@ def _normalise(raw: str, keep_chords: bool, fragment: bool, steps: Counter[str])
         if m and m[1] == "K":
             break
     else:
-        raise _Drop("no-key")
-    meter = _meter(header["M"], steps) if "M" in header else "none"
+        raise Drop("no-key")
+    meter = meter_text(header["M"], steps) if "M" in header else "none"
     if "M" not in header:
         steps["meter-missing"] += 1
     if "L" in header:
-        unit = _unit(header["L"])
+        unit = unit_text(header["L"])
     else:
-        unit = _default_unit(meter)
+        unit = default_unit_text(meter)
         steps["unit-default"] += 1
-    key = _key(header["K"], steps)
+    key = key_text(header["K"], steps)
     if key is None:
-        raise _Drop("no-key")
+        raise Drop("no-key")
 
     body = _body_lines(lines[i + 1 :], keep_chords, steps, voices)
     if len(voices) > 1:
-        raise _Drop("multi-voice")
+        raise Drop("multi-voice")
     if voices:
         steps["voice-field-dropped"] += 1
     while body and body[-1][0][0] == "fieldline" and not fragment:
         body.pop()
         steps["trailing-field"] += 1
     if not fragment and not any(kind in ("note", "chord") for line in body for kind, _ in line):
-        raise _Drop("empty-body")
+        raise Drop("empty-body")
     if body:
         spaced = _spaced(body)
-        _repair_bars(body, meter, unit, " |" if spaced else "|", steps)
+        repair_bars(body, meter, unit, " |" if spaced else "|", steps)
         if not fragment:
             _end_with_final_bar(body[-1], spaced, steps)
     out = [f"M:{meter}", f"L:{unit}", f"K:{key}"] + ["".join(t for _, t in line) for line in body]
     if any(len(line) > MAX_LINE for line in out):
-        raise _Drop("too-long-line")
+        raise Drop("too-long-line")
     text = "\n".join(out)
     if fragment and (not body or raw.endswith(("\n", "\r"))):
         text += "\n"
@@ -573,7 +316,7 @@ def _body_lines(
                 steps["lyrics" if m[1] in "wW" else "field-dropped"] += 1
             continue
         if _BAD_CHARS.search(line):
-            raise _Drop("undecodable")
+            raise Drop("undecodable")
         music = pending + _strip_line(line, keep_chords, steps, voices).rstrip()
         if music.endswith("\\"):
             steps["continuation"] += 1

@@ -1,6 +1,7 @@
 """`abcgen eval MODEL`: bits/char on the test split and statistics of generated
-tunes, with and without the constraint mask; a JSON report, PNG plots, a short
-table, and report.html with a few of the tunes as sheet music and sound."""
+tunes, with the constraint mask in each form asked for and without it, their
+forms beside the test split's; a JSON report, PNG plots, short tables, and
+report.html with a few of the tunes as sheet music and sound."""
 
 from __future__ import annotations
 
@@ -22,6 +23,18 @@ def eval_model(
     temperatures: Annotated[
         str, typer.Option(help="Comma-separated sampling temperatures, one run pair each.")
     ] = "1.0",
+    forms: Annotated[
+        str, typer.Option(help="Comma-separated forms of the masked runs (auto, AABB, AB, "
+                          "free...), one run each, beside one run without the mask.")
+    ] = "auto",
+    part_bars: Annotated[
+        int | None, typer.Option(help="Bars in each part of the forms given.",
+                                 show_default="8")
+    ] = None,
+    meter: Annotated[
+        str | None, typer.Option(help="Prime every tune with this meter (e.g. 6/8), to "
+                                 "compare one meter's forms with the test split's.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generation runs.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, "
                                       "report.html, the PNG plots and the tunes.")] = Path("eval"),
@@ -52,14 +65,10 @@ def eval_model(
 
     from abcgen.runtime.abc.corpus import load_splits
     from abcgen.runtime.atomic import write_atomic
-    from abcgen.runtime.evaluate.page import (
-        LEGEND,
-        TUNES,
-        render_examples,
-        summary_rows,
-        write_page,
-    )
+    from abcgen.runtime.evaluate.page import TUNES, render_examples, result_tables, write_page
     from abcgen.runtime.evaluate.report import evaluate
+    from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
+    from abcgen.runtime.generate.prime import prime_text
 
     try:
         temps = [float(t) for t in temperatures.split(",") if t.strip()]
@@ -67,6 +76,11 @@ def eval_model(
         raise AbcgenError(f"--temperatures {temperatures!r}: give numbers like 0.8,1.0") from None
     if not temps or not all(0 < t < float("inf") for t in temps):  # also refuses nan
         raise AbcgenError("--temperatures must be positive numbers, e.g. 0.8,1.0")
+    words = [w.strip() for w in forms.split(",") if w.strip()]
+    if not words:
+        raise AbcgenError("--forms needs at least one form, e.g. auto or AABB")
+    choices = [form_choice(w, None if w.lower() in (AUTO, FREE) else part_bars) for w in words]
+    prime = prime_text(meter) if meter is not None else ""
     if not model.is_file():
         raise AbcgenError(f"model file not found: {model}")
     if scores:
@@ -82,35 +96,36 @@ def eval_model(
     with console.status("reading the corpus"):
         splits = load_splits(data)
     with console.status(f"scoring {len(splits['test'])} test tunes, generating "
-                        f"{2 * num * len(temps)} tunes"):
-        report, hists = evaluate(model, splits, num=num, temperatures=temps, seed=seed,
-                                 max_chars=max_chars, abc2midi=use_abc2midi)
+                        f"{(len(choices) + 1) * num * len(temps)} tunes"):
+        report, hists, form_hists = evaluate(
+            model, splits, num=num, temperatures=temps, forms=choices, prime=prime, seed=seed,
+            max_chars=max_chars, abc2midi=use_abc2midi)
     write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     written = [out / "report.json"]
     plotted = []
     if plots:
-        from abcgen.runtime.evaluate.plots import plot_bar_errors, plot_histograms
+        from abcgen.runtime.evaluate.plots import plot_bar_errors, plot_forms, plot_histograms
 
         plot_histograms(hists, out / "histograms.png")
+        plot_forms(form_hists, out / "forms.png")
         plot_bar_errors(report, out / "bar_errors.png")
-        plotted = ["histograms.png", "bar_errors.png"]
+        plotted = ["histograms.png", "forms.png", "bar_errors.png"]
     examples = []
     if scores:
         with console.status(f"engraving and playing {scores * len(report['runs'])} tunes"):
             examples = render_examples(report, out, per_run=scores, soundfont=soundfont)
-    write_page(report, out / "report.html", plots=plotted, examples=examples)
+    tables = result_tables(report)
+    write_page(report, out / "report.html", tables=tables, plots=plotted, examples=examples)
     written += [out / p for p in plotted] + [out / TUNES] * bool(examples) + [out / "report.html"]
 
-    bpc = report["test_bpc"]
-    table = Table(title=f"{model.name}: test {bpc:.3f} bits/char" if bpc is not None
-                  else model.name)
-    headers, rows = summary_rows(report)
-    for column in headers:
-        table.add_column(column, justify="left" if column == "run" else "right")
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
-    console.print(LEGEND)
+    for t in tables:
+        table = Table(title=t.title)
+        for i, column in enumerate(t.headers):
+            table.add_column(column, justify="left" if i < t.labels else "right")
+        for row in t.rows:
+            table.add_row(*row)
+        Console().print(table)
+        console.print(t.legend)
     console.print("wrote " + ", ".join(str(p) for p in written))
 
 

@@ -49,6 +49,15 @@ def generate(
     max_chars: Annotated[
         int, typer.Option(min=1, help="Longest tune body, in characters.")
     ] = 2000,
+    form: Annotated[
+        str, typer.Option(help="Form of the tunes: AABB, AB, AABBCC, ABC... (one letter a "
+                          "part, doubled when it repeats); auto: what the corpus does for the "
+                          "meter; free: bar rules only.")
+    ] = "auto",
+    part_bars: Annotated[
+        int | None, typer.Option(help="Bars in each part of --form (e.g. 16 for some airs).",
+                                 show_default="8")
+    ] = None,
     free: Annotated[
         bool, typer.Option("--free", help="Sample without the constraint mask (tunes may "
                            "then have wrong bar lengths or no end).")
@@ -74,6 +83,7 @@ def generate(
     ] = None,
 ) -> None:
     """Generate folk tunes in ABC notation."""
+    from abcgen.runtime.generate.forms import form_choice
     from abcgen.runtime.generate.generator import generate as run_generator
     from abcgen.runtime.generate.model import Model
     from abcgen.runtime.generate.prime import check_prefix, prime_text
@@ -90,6 +100,9 @@ def generate(
 
         check_writable(*paths)
     prime = prime_text(meter, key, unit, prefix)
+    shape = form_choice(form, part_bars)
+    if free and shape.spec is not None:
+        raise AbcgenError(f"--form {form} needs the constraint mask: leave out --free")
     sampling = SamplingOptions(temperature, top_k, top_p)
     if model == DEFAULT_MODEL and not model.is_file():
         raise AbcgenError(
@@ -104,7 +117,7 @@ def generate(
     if not free:
         from abcgen.runtime.generate.constraints import BatchConstraint
 
-        mask = BatchConstraint(loaded.info.vocab, num, max_chars=max_chars)
+        mask = BatchConstraint(loaded.info.vocab, num, max_chars=max_chars, form=shape, seed=seed)
     tunes = run_generator(loaded, prime, num=num, sampling=sampling,
                           max_chars=max_chars, seed=seed, mask=mask)
     for i, tune in enumerate(tunes, 1):

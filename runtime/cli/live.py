@@ -59,6 +59,13 @@ def live(
                                           "or 'random'.")] = RANDOM,
     unit: Annotated[str | None, typer.Option(
         help="Unit note length, e.g. 1/8.", show_default="from the meter")] = None,
+    form: Annotated[str, typer.Option(
+        help="Form of every tune: AABB, AB, AABBCC... auto (what the corpus does for the "
+             "meter, drawn once a set) or free.")] = "auto",
+    part_bars: Annotated[int | None, typer.Option(
+        help="Bars in each part of --form.", show_default="8")] = None,
+    set_size: Annotated[int, typer.Option(
+        min=1, help="Tunes in a set: one meter and one form, as dancers need.")] = 3,
     bpm: Annotated[float | None, typer.Option(
         min=20, max=400, help="Quarter notes per minute.",
         show_default="Q: of the tune, else a dance tempo for its meter")] = None,
@@ -131,7 +138,8 @@ def live(
         style=style, model=model, abc=abc, temperature=temperature, free=free, max_chars=max_chars,
         seed=seed,
         meter=None if meter == RANDOM else meter, key=None if key == RANDOM else key,
-        unit=unit, gap=gap, tunes=tunes, port=port, virtual=virtual, api=api,
+        unit=unit, form=form, part_bars=part_bars, set_size=set_size,
+        gap=gap, tunes=tunes, port=port, virtual=virtual, api=api,
         record=record, abc_log=abc_log, clock=clock, clock_in=clock_in,
         control_in=control_in, controls=_controls(cc or []), time_scale=time_scale,
         realtime=realtime)

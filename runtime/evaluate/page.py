@@ -26,8 +26,18 @@ COLUMNS: list[tuple[str, str]] = [
     ("valid", "valid"), ("abc2midi", "abc2midi_valid"), ("exact bars", "exact_interior_bars"),
     ("AABB", "aabb"), ("final", "final_bar"), ("copied", "copied_4_bars"),
 ]
-LEGEND = ("exact bars: interior bars of the meter's length; final: ends with a final bar "
-          "line; copied: 4+ bars in a row from one training tune; chars: median")
+LEAST_TUNES = 20  # a meter with fewer test tunes gets no row of the form-by-meter table
+
+
+@dataclass
+class ResultTable:
+    """One table of the evaluation, printed by `abcgen eval` and shown on the page."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    legend: str
+    labels: int = 1  # leading columns that are names, not numbers
 
 
 @dataclass
@@ -41,12 +51,45 @@ class Example:
     problem: str | None = None  # why a file is missing
 
 
-def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Headers and one row per run: the table of the console and of the page."""
-    headers = ["run", *(h for h, _ in COLUMNS), "chars"]
-    rows = [[run["name"], *(percent(run[key]) for _, key in COLUMNS),
-             f"{run['chars']['median']:.0f}"] for run in report["runs"]]
-    return headers, rows
+def result_tables(report: dict[str, Any]) -> list[ResultTable]:
+    """The runs' summary, their forms beside the test split's, and the forms by meter."""
+    bpc = report["test_bpc"]
+    model = Path(report["model"]).name
+    summary = ResultTable(
+        f"{model}: test {bpc:.3f} bits/char" if bpc is not None else model,
+        ["run", *(h for h, _ in COLUMNS), "chars"],
+        [[run["name"], *(percent(run[key]) for _, key in COLUMNS),
+          f"{run['chars']['median']:.0f}"] for run in report["runs"]],
+        "exact bars: interior bars of the meter's length; final: ends with a final bar line; "
+        "copied: 4+ bars in a row from one training tune; chars: median")
+    sources = [("test split", report["test_forms"])] + [(r["name"], r["forms"])
+                                                        for r in report["runs"]]
+    forms = ResultTable(
+        "forms, beside the test split's",
+        ["run", "as asked", "tonic", "cadences", "commonest forms (bars a part)"],
+        [[name, percent(f["as_asked"]), percent(f["ends_on_tonic"]),
+          percent(f["parts_keep_cadence"]),
+          ", ".join(f"{k} {v:.0%}" for k, v in list(f["forms"].items())[:4])]
+         for name, f in sources],
+        "as asked: the form and part length asked for; tonic: the tune's last note; "
+        "cadences: parts ending on the tonic (the first of several also the fifth)")
+    by_meter = ResultTable(
+        f"forms by meter (meters with {LEAST_TUNES}+ test tunes)",
+        ["meter", "run", "tunes", "repeated", "one part", "8-bar parts", "tonic",
+         "commonest form"], [],
+        "repeated: tunes with a part played twice; one part: a single section", labels=2)
+    for meter, shape in report["test_forms"]["by_meter"].items():
+        if shape["tunes"] < LEAST_TUNES:
+            continue
+        for name, f in sources:
+            row = f["by_meter"].get(meter)
+            if row is not None:
+                top = next(iter(row["forms"].items()), ("-", 0))
+                by_meter.rows.append([
+                    meter, name, str(row["tunes"]), percent(row["repeated"]),
+                    percent(row["one_part"]), percent(row["eight_bar_parts"]),
+                    percent(row["ends_on_tonic"]), f"{top[0]} {top[1]:.0%}"])
+    return [summary, forms, by_meter]
 
 
 def percent(x: float | None) -> str:
@@ -85,13 +128,12 @@ def render_examples(report: dict[str, Any], out: Path, *, per_run: int,
     return examples
 
 
-def write_page(report: dict[str, Any], path: Path, *, plots: list[str],
-               examples: list[Example]) -> None:
+def write_page(report: dict[str, Any], path: Path, *, tables: list[ResultTable],
+               plots: list[str], examples: list[Example]) -> None:
     """report.html at `path`; `plots` and the examples' files are relative to it."""
     e = html.escape
     bpc = report["test_bpc"]
     model = Path(report["model"]).name
-    headers, rows = summary_rows(report)
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -102,11 +144,16 @@ def write_page(report: dict[str, Any], path: Path, *, plots: list[str],
         f"<h1>{e(model)}</h1>",
         f"<p>test bits/char: <b>{'-' if bpc is None else f'{bpc:.3f}'}</b> on "
         f"{report['test_tunes']} test tunes; {_settings(report)}</p>",
-        "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>",
-        "<tbody>" + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
-                            for row in rows) + "</tbody></table>",
-        f"<p class=note>{e(LEGEND)}</p>",
     ]
+    for t in tables:
+        parts += [
+            f"<h2>{e(t.title)}</h2>" if t is not tables[0] else "",
+            "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in t.headers)
+            + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
+                      for row in t.rows) + "</tbody></table>",
+            f"<p class=note>{e(t.legend)}</p>",
+        ]
     for plot in plots:
         parts.append(f'<figure><img src="{e(plot)}" alt="{e(plot)}"></figure>')
     if examples:

@@ -1,6 +1,7 @@
-"""PNG plots of an evaluation: the model's histograms beside the corpus's, and
-the bar-length errors of each run. matplotlib is optional (the train extra):
-it is imported only here, and only when plots are asked for."""
+"""PNG plots of an evaluation: the model's histograms beside the corpus's, its
+forms beside the test split's, and the bar-length errors of each run.
+matplotlib is optional (the train extra): it is imported only here, and only
+when plots are asked for."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.evaluate.forms import DEGREES, MAX_BARS
 from abcgen.runtime.evaluate.report import INTERVALS, LENGTH_LABELS
 
 _TITLES = {"pitch_class": "pitch class (semitones above the tonic)",
@@ -56,6 +58,33 @@ def plot_histograms(hists: dict[str, dict[str, np.ndarray]], path: Path) -> None
         ax.set_title(_TITLES.get(name, name))
         ax.set_ylabel("share")
     np.atleast_1d(axes)[0].legend(fontsize=8)
+    _save(fig, path)
+
+
+_FORM_TITLES = {"part_bars": "bars in a part",
+                "part_end": "last note of each part (scale degree above the tonic)",
+                "tune_end": "last note of the tune (scale degree above the tonic)"}
+
+
+def plot_forms(form_hists: dict[str, dict[str, np.ndarray]], path: Path) -> None:
+    """Part lengths and where parts and tunes end, as shares: test split first, then
+    each run, so a musician sees at a glance whether the tunes are built like the
+    corpus's (8-bar parts, cadences on 1 and 5)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(3, 1, figsize=(11, 9.6))
+    width = 0.8 / len(form_hists)
+    for ax, name in zip(axes, _FORM_TITLES, strict=True):
+        for k, (source, h) in enumerate(form_hists.items()):
+            counts = h[name]
+            share = counts / counts.sum() if counts.sum() else counts
+            ax.bar(np.arange(len(counts)) + (k - (len(form_hists) - 1) / 2) * width, share,
+                   width, label=source)
+        labels = ([str(i) for i in range(1, MAX_BARS)] + [f"{MAX_BARS}+"]
+                  if name == "part_bars" else DEGREES)
+        ax.set_xticks(np.arange(len(labels)), labels, fontsize=7)
+        ax.set_title(_FORM_TITLES[name])
+        ax.set_ylabel("share")
+    axes[0].legend(fontsize=8)
     _save(fig, path)
 
 

@@ -4,12 +4,15 @@ Everything is computed from the .onnx file with onnxruntime (no torch), so any
 exported model can be compared with any other on the same numbers:
 
 - bits/char on the test split (DESIGN.md's metric);
-- for N tunes per temperature, generated with and without the constraint mask
-  (same seeds): valid rate by our parser and by abc2midi, how often the two
-  agree, share of interior bars of exact length, share of AABB-like tunes (two
-  or more repeated sections), share ending with a final bar line, lengths, and
-  originality: the longest run of consecutive bars copied from a training tune
-  (bars compared as text under the same L: and K:);
+- for N tunes per temperature, generated with the constraint mask in each form
+  asked for (`auto`, `AABB`...) and without the mask (same seeds): valid rate
+  by our parser and by abc2midi, how often the two agree, share of interior
+  bars of exact length, share of AABB-like tunes (two or more repeated
+  sections), share ending with a final bar line, lengths, and originality: the
+  longest run of consecutive bars copied from a training tune (bars compared
+  as text under the same L: and K:);
+- the form of every tune (forms.py), for the runs and for the test split side
+  by side: the forms found, the share as asked, the cadences, per meter;
 - pitch-class (relative to the tonic), interval, note-length and range
   histograms of the tunes against the training corpus, with their overlapping
   area and KL divergence, so two models can be ranked.
@@ -33,7 +36,9 @@ from abcgen.runtime.abc.corpus import splits_sha256
 from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.evaluate.forms import form_histograms, summarise_forms, tune_form
 from abcgen.runtime.generate.constraints import BatchConstraint
+from abcgen.runtime.generate.forms import FormChoice
 from abcgen.runtime.generate.generator import DEFAULT_MAX_CHARS, generate
 from abcgen.runtime.generate.model import Model
 from abcgen.runtime.generate.sampling import SamplingOptions
@@ -260,12 +265,14 @@ def _spread(x: np.ndarray) -> dict[str, float]:
             "p10": float(np.percentile(x, 10)), "p90": float(np.percentile(x, 90))}
 
 
-def sample_tunes(model: Model, *, num: int, temperature: float, seed: int, constrained: bool,
-                 max_chars: int) -> tuple[list[tuple[str, bool]], int]:
-    """(text, ended) of `num` tunes from BOS, and how often the mask fell back."""
-    mask = (BatchConstraint(model.info.vocab, num, max_chars=max_chars) if constrained
-            else None)
-    tunes = generate(model, num=num, sampling=SamplingOptions(temperature=temperature),
+def sample_tunes(model: Model, *, num: int, temperature: float, seed: int,
+                 form: FormChoice | None, max_chars: int, prime: str = ""
+                 ) -> tuple[list[tuple[str, bool]], int]:  # fmt: skip
+    """(text, ended) of `num` tunes from BOS (and `prime`), in `form` under the
+    constraint mask (None: without the mask), and how often the mask fell back."""
+    mask = (BatchConstraint(model.info.vocab, num, max_chars=max_chars, form=form, seed=seed)
+            if form is not None else None)
+    tunes = generate(model, prime, num=num, sampling=SamplingOptions(temperature=temperature),
                      seed=seed, max_chars=max_chars, mask=mask)
     return [(t.text, t.ended) for t in tunes], mask.fallbacks if mask is not None else 0
 
@@ -276,12 +283,15 @@ def evaluate(
     *,
     num: int = 100,
     temperatures: Sequence[float] = (1.0,),
+    forms: Sequence[FormChoice] = (FormChoice(auto=True),),
+    prime: str = "",
     seed: int = 0,
     max_chars: int = DEFAULT_MAX_CHARS,
     abc2midi: bool = True,
     corpus_sample: int = 1000,
-) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
-    """The JSON report and the histograms behind its distances (for the plots)."""
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+    """The JSON report, the histograms behind its distances and the form histograms
+    (test split first, then each run), for the plots."""
     model = Model(model_path)
     recorded = model.info.corpus.get("sha256")
     report: dict[str, Any] = {
@@ -291,6 +301,7 @@ def evaluate(
         "test_tunes": len(splits["test"]),
         "test_bpc": bits_per_char(model, splits["test"]) if splits["test"] else None,
         "settings": {"num": num, "temperatures": list(temperatures), "seed": seed,
+                     "forms": [f.key for f in forms], "prime": prime,
                      "max_chars": max_chars, "abc2midi": abc2midi},
         "runs": [],
     }
@@ -299,16 +310,23 @@ def evaluate(
     rng = random.Random(seed)
     sample = rng.sample(train, min(corpus_sample, len(train)))
     hists = {"corpus": histograms(parse(t) for t in sample)}
+    test_forms = [tune_form(t) for t in splits["test"]]
+    report["test_forms"] = summarise_forms(test_forms)
+    form_hists = {"test split": form_histograms(test_forms)}
     for temperature in temperatures:
-        for constrained in (True, False):
+        for form in [*forms, None]:
             texts, fallbacks = sample_tunes(model, num=num, temperature=temperature, seed=seed,
-                                            constrained=constrained, max_chars=max_chars)
+                                            form=form, max_chars=max_chars, prime=prime)
             facts = [tune_facts(t, ended, copies, abc2midi) for t, ended in texts]
-            name = f"T{temperature:g} {'mask' if constrained else 'free'}"
+            found = [tune_form(f.tune) for f in facts]
+            name = f"T{temperature:g} " + (f"form {form.key}" if form is not None else "no mask")
             hists[name] = histograms(f.tune for f in facts)
-            run = {"name": name, "temperature": temperature, "constrained": constrained,
+            form_hists[name] = form_histograms(found)
+            run = {"name": name, "temperature": temperature, "constrained": form is not None,
+                   "form": form.key if form is not None else None,
                    "fallbacks": fallbacks, **summarise(facts),
+                   "forms": summarise_forms(found, form.spec if form is not None else None),
                    "distance": {k: distance(v, hists["corpus"][k]) for k, v in hists[name].items()},
                    "examples": [f.text for f in facts[:3]]}
             report["runs"].append(run)
-    return report, hists
+    return report, hists, form_hists

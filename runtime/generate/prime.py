@@ -10,7 +10,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from abcgen.runtime.abc.tune import header_text, normalise
+from abcgen.runtime.abc.header import header_text
+from abcgen.runtime.abc.tune import normalise
 from abcgen.runtime.errors import AbcgenError
 
 _HAS_KEY = re.compile(r"^K:", re.M)

@@ -66,9 +66,12 @@ class LiveConfig:
     free: bool = False  # sample without the constraint mask
     max_chars: int = 2000  # longest tune body, in characters
     seed: int | None = None
-    meter: str | None = None  # None: a random choice per tune
-    key: str | None = None
+    meter: str | None = None  # None: a random choice per set
+    key: str | None = None  # None: a random choice per tune
     unit: str | None = None
+    form: str = "auto"  # AABB, AB, ... auto (drawn once a set) or free
+    part_bars: int | None = None
+    set_size: int = 3  # tunes in a row with one meter and form: a dance set
     gap: float = 2.0  # seconds of silence between tunes
     tunes: int | None = None  # stop after this many; None: play on until stopped
     port: str | None = None
@@ -103,6 +106,13 @@ class LiveConfig:
             raise AbcgenError(f"max chars must be >= 1, got {self.max_chars}")
         if self.tunes is not None and self.tunes < 1:
             raise AbcgenError(f"tunes must be >= 1, got {self.tunes}")
+        if self.set_size < 1:
+            raise AbcgenError(f"set size must be >= 1, got {self.set_size}")
+        from abcgen.runtime.generate.forms import form_choice
+
+        choice = form_choice(self.form, self.part_bars)  # AbcgenError naming what is wrong
+        if choice.spec is not None and self.meter is not None and self.meter.strip() == "none":
+            raise AbcgenError("a form counts bars, and --meter none has none")
         if not 0.25 <= self.style.swing < 0.75:
             raise AbcgenError(f"swing must be 0.25..0.75 (0.5 is straight), got {self.style.swing}")
         for name, number in self.controls.items():
@@ -145,6 +155,7 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
             for text in texts:  # line by line, so that the first bars go out first
                 yield "", iter(text.splitlines(keepends=True))
     from abcgen.exported import DEFAULT_MODEL
+    from abcgen.runtime.abc.header import canonical_meter
     from abcgen.runtime.generate.constraints import BatchConstraint
     from abcgen.runtime.generate.generator import Generator
     from abcgen.runtime.generate.model import Model
@@ -157,12 +168,14 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
                           "or --abc FILE to play written tunes")
     model = Model(path)
     rng = random.Random(config.seed)
-    while True:
-        meter = config.meter or rng.choice(RANDOM_METERS)
+    for index in itertools.count():
+        if index % config.set_size == 0:  # a new set: its meter and its form
+            meter = canonical_meter(config.meter or rng.choice(RANDOM_METERS))
+            form = _set_form(config, meter, rng.random())
         key = config.key or rng.choice(RANDOM_KEYS)
         prime = prime_text(meter, key, config.unit)
         mask = None if config.free else BatchConstraint(model.info.vocab, 1,
-                                                        max_chars=config.max_chars)
+                                                        max_chars=config.max_chars, form=form)
         generator = Generator(model, mask=mask, seed=rng.randrange(2**32),
                               max_chars=config.max_chars,
                               sampling=SamplingOptions(temperature=shared.temperature.value))
@@ -176,6 +189,19 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
                 yield generator.new_chars()[0]
 
         yield prime, written()
+
+
+def _set_form(config: LiveConfig, meter: str, draw: float):
+    """The form every tune of a set keeps: the one asked for, or `auto`'s draw for the
+    set's meter (free when the corpus has no form for it)."""
+    from abcgen.runtime.abc.form import spec_of
+    from abcgen.runtime.generate.forms import FormChoice, auto_form, form_choice
+
+    choice = form_choice(config.form, config.part_bars)
+    if not choice.auto:
+        return choice
+    key = auto_form(meter, draw)
+    return FormChoice(spec_of(key)) if key else FormChoice()
 
 
 def _keep_ahead(horizon: float, shared: Shared, epoch: int) -> bool:

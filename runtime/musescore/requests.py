@@ -20,6 +20,7 @@ from abcgen.runtime.errors import AbcgenError
 
 MAX_NUM = 16
 DEFAULT_MAX_CHARS = 1000
+FORM_MAX_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,12 @@ class Request:
     num: int = 1
     temperature: float = 1.0
     seed: int | None = None
-    bars: int | None = None  # a target length; the tune may end a little sooner
+    bars: int | None = None  # a target length (form free); the tune may end a little sooner
     max_chars: int | None = None
     model: str | None = None  # None: the shipped model
+    form: str | None = None  # AABB, AB, ..., auto or free (bar rules only); None: auto for
+    #                          generate, free for continue (whose length is `bars`)
+    part_bars: int | None = None  # bars in each part of the form (None: 8)
     free: bool = False  # True: no constrained decoding
     selection: dict[str, Any] | None = None  # continue only
 
@@ -51,7 +55,8 @@ class Request:
         for name, value in values.items():
             expected = {"title": str, "meter": str, "key": str, "unit": str, "model": str,
                         "num": int, "seed": int, "bars": int, "max_chars": int,
-                        "temperature": (int, float), "free": bool, "selection": dict}[name]
+                        "temperature": (int, float), "free": bool, "selection": dict,
+                        "form": str, "part_bars": int}[name]
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise AbcgenError(f"request: {name} has the wrong type ({value!r})")
         request = cls(**values)
@@ -63,7 +68,18 @@ class Request:
             raise AbcgenError(f"request: bars must be 1..256, got {request.bars}")
         if request.max_chars is not None and request.max_chars < 1:
             raise AbcgenError(f"request: max_chars must be >= 1, got {request.max_chars}")
+        request.form_choice()  # AbcgenError naming what is wrong
         return request
+
+    def form_choice(self, default: str = "auto"):
+        from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
+
+        form = (self.form or default).strip()
+        bars = self.part_bars if form.lower() not in (AUTO, FREE) else None  # (a dialog's default)
+        try:
+            return form_choice(form, bars)
+        except AbcgenError as err:
+            raise AbcgenError(f"request: {err}") from None
 
 
 def read_request(path: Path) -> Request:
@@ -83,7 +99,7 @@ def generate_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
     from abcgen.runtime.generate.prime import prime_text
 
     prime = prime_text(request.meter, request.key, request.unit)
-    seed, texts = _generate(request, prime)
+    seed, texts = _generate(request, prime, "auto")
     return {"ok": True, "command": "generate", "seed": seed,
             "tunes": [_tune_answer(text, title, ended, out_dir, stem, skip=None)
                       for text, ended, title, stem in _named(request, seed, texts)]}
@@ -100,7 +116,7 @@ def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
     p = selection_to_prime(request.selection)
     prime = prime_text(p.meter, p.key, p.unit, p.music)
     end = _end_of_music(parse(prime))
-    seed, texts = _generate(request, prime)
+    seed, texts = _generate(request, prime, "free")
     return {"ok": True, "command": "continue", "seed": seed, "prime": prime,
             "tunes": [_tune_answer(text, title, ended, out_dir, stem, skip=end)
                       for text, ended, title, stem in _named(request, seed, texts)]}
@@ -109,7 +125,7 @@ def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ helpers
 
 
-def _generate(request: Request, prime: str) -> tuple[int, list[tuple[str, bool]]]:
+def _generate(request: Request, prime: str, form: str) -> tuple[int, list[tuple[str, bool]]]:
     from abcgen.exported import DEFAULT_MODEL
     from abcgen.runtime.generate.constraints import BatchConstraint
     from abcgen.runtime.generate.generator import generate
@@ -117,20 +133,23 @@ def _generate(request: Request, prime: str) -> tuple[int, list[tuple[str, bool]]
     from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
 
     model = Model(Path(request.model).expanduser() if request.model else DEFAULT_MODEL)
-    max_chars = _max_chars(request, prime)
+    shape = request.form_choice(form)
+    max_chars = _max_chars(request, prime, formed=shape.spec is not None or shape.auto)
+    seed = random_seed() if request.seed is None else request.seed
     mask = None
     if not request.free:
         mask = BatchConstraint(model.info.vocab, request.num, max_chars=max_chars,
-                               reserve=min(200, max_chars // 3))
-    seed = random_seed() if request.seed is None else request.seed
+                               reserve=min(200, max_chars // 3), form=shape, seed=seed)
     tunes = generate(model, prime, num=request.num, seed=seed, max_chars=max_chars, mask=mask,
                      sampling=SamplingOptions(temperature=request.temperature))
     return seed, [(t.text, t.ended) for t in tunes]
 
 
-def _max_chars(request: Request, prime: str) -> int:
+def _max_chars(request: Request, prime: str, formed: bool) -> int:
     if request.max_chars is not None:
         return request.max_chars
+    if formed and not request.free:
+        return FORM_MAX_CHARS  # the form says how long: room for 6 parts of 16 bars
     if request.bars is None:
         return DEFAULT_MAX_CHARS
     # about 1.5 characters per unit note plus a bar line; the header is ~20 more
