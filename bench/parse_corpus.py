@@ -1,13 +1,16 @@
-"""Parse the whole default corpus: speed, linearity, and agreement with abc2midi.
+"""Parse the whole default corpus, or the held-out tunebooks: speed, linearity,
+and agreement with abc2midi.
 
-    python bench/parse_corpus.py [--limit N] [--raw] [--no-abc2midi] [--examples K]
+    python bench/parse_corpus.py [--limit N] [--raw | --heldout] [--no-abc2midi] [--examples K]
 
 Prints characters per second of CPU time (the machine may be shared) for
 whole-tune parsing and for one-character feeding, the time ratio of 8n to n
 copies of a body (linear: about 8), and the share of tunes whose notes agree
-with abc2midi in written order and with repeats expanded, with the kinds of
-disagreement and a few examples of each.
-Tunes are the normaliser's canonical text unless --raw.
+with abc2midi in written order and in played order (repeats, endings and
+parts), with the kinds of disagreement and a few examples of each.
+Tunes are the normaliser's canonical text unless --raw (the corpus files as
+written) or --heldout (tests/data/heldout: real tunebooks not in the corpus,
+as written; see its SOURCES.md).
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter, defaultdict
+from pathlib import Path
 
 from abcgen.runtime.abc import repeats
 from abcgen.runtime.abc.corpus import build_corpus, raw_tunes
 from abcgen.runtime.abc.parser import Parser, parse
 from abcgen.runtime.evaluate.abc2midi import comparable, first_difference, run_abc2midi
+from abcgen.runtime.formats.convert import read_tunes
+
+HELD_OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "heldout"
 
 
 def corpus_tunes(raw: bool) -> list[str]:
@@ -27,6 +34,10 @@ def corpus_tunes(raw: bool) -> list[str]:
         corpus = build_corpus()
         return corpus.train + corpus.valid + corpus.test
     return list(raw_tunes())
+
+
+def held_out_tunes() -> list[str]:
+    return [text for path in sorted(HELD_OUT.glob("*.abc")) for _, text in read_tunes(path)]
 
 
 def speed(tunes: list[str]) -> None:
@@ -63,7 +74,7 @@ def speed(tunes: list[str]) -> None:
 
 def agreement(tunes: list[str], examples: int) -> None:
     counts: Counter[str] = Counter()
-    kinds: dict[str, Counter[str]] = {"written": Counter(), "expanded": Counter()}
+    kinds: dict[str, Counter[str]] = {"written": Counter(), "played": Counter()}
     shown: dict[str, list[str]] = defaultdict(list)
     for text in tunes:
         tune = parse(text)
@@ -71,52 +82,36 @@ def agreement(tunes: list[str], examples: int) -> None:
         played = run_abc2midi(text).notes
         results = {
             "written": first_difference(comparable(tune.notes), written),
-            "expanded": first_difference(comparable(repeats.expand(tune)), played),
+            "played": first_difference(comparable(repeats.expand(tune)), played),
         }
         for view, diff in results.items():
             if diff is None:
                 counts[view] += 1
                 continue
             kind = diff.split()[0].rstrip(":")
-            if view == "expanded" and results["written"] is None:
-                kind = "repeats read otherwise: " + _repeat_reading(tune, played)
+            if view == "played" and results["written"] is None:
+                kind = "played order only: " + kind
             kinds[view][kind] += 1
             if len(shown[view + kind]) < examples:
                 shown[view + kind].append(f"{diff}\n{text}")
-    for view in ("written", "expanded"):
-        print(f"agree {view}: {counts[view]}/{len(tunes)} = {counts[view] / len(tunes):.2%}")
+    for view in ("written", "played"):
+        print(f"agree {view} order: {counts[view]}/{len(tunes)} = {counts[view] / len(tunes):.2%}")
         for kind, n in kinds[view].most_common():
             print(f"  {kind}: {n}")
             for example in shown[view + kind]:
                 print("    " + example.replace("\n", "\n    "))
 
 
-def _repeat_reading(tune, reference) -> str:
-    """Which of abc2midi's readings of repeats explains a difference in played order."""
-    readings = [
-        ("a || starts no part for abc2midi", (), True),
-        ("abc2midi plays on from a last ending", repeats.DOUBLE_BARS, False),
-        ("both of these", (), False),
-    ]
-    saved = repeats.DOUBLE_BARS, repeats.LAST_ENDING_ONE_BAR
-    try:
-        for label, double_bars, one_bar in readings:
-            repeats.DOUBLE_BARS, repeats.LAST_ENDING_ONE_BAR = double_bars, one_bar
-            if first_difference(comparable(repeats.expand(tune)), reference) is None:
-                return label
-    finally:
-        repeats.DOUBLE_BARS, repeats.LAST_ENDING_ONE_BAR = saved
-    return "other (abc2midi replays or skips a last ending)"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0, help="first N tunes only")
-    ap.add_argument("--raw", action="store_true", help="raw tunes, not the normaliser's text")
+    source = ap.add_mutually_exclusive_group()
+    source.add_argument("--raw", action="store_true", help="raw tunes, not the normaliser's text")
+    source.add_argument("--heldout", action="store_true", help="the held-out tunebooks")
     ap.add_argument("--no-abc2midi", action="store_true", help="speed only")
     ap.add_argument("--examples", type=int, default=2, help="examples per kind of disagreement")
     args = ap.parse_args()
-    tunes = corpus_tunes(args.raw)
+    tunes = held_out_tunes() if args.heldout else corpus_tunes(args.raw)
     if args.limit:
         tunes = tunes[: args.limit]
     speed(tunes)

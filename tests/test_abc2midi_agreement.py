@@ -174,3 +174,30 @@ def test_messages_and_bar_warnings_are_read():
     assert (warning.severity, warning.line) == ("warning", 4)
     garbage = run_abc2midi("this is not ABC at all\n")
     assert garbage.notes == []
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        ("K:C\nA2-B2|C4|]", True),  # a tie to no note of its pitch
+        ("K:C\nA4-|]", True),  # ... or to nothing at all
+        ("K:C\n[AB]2-[AC]2|]", True),
+        ("K:C\n^A2-A2|]", False),  # the accidental is carried: the same pitch
+        ("K:C\n^G2-_A2|]", False),  # spelt otherwise, the same pitch
+        ("K:C\n|:A4|B4|]", True),  # a |: never closed
+        ("K:C\n|:A4|B4:|C4|:D4|]", True),
+        ("K:C\n|:A4::B4|]", True),
+        ("K:C\n|:A4|1B4:|2C4|]", False),
+        ("K:C\nA4:|B4:|", False),
+        ("K:Cfoo\nA4|]", True),  # an unknown mode
+        ("K:C xyz\nA4|]", False),  # a word that is no mode: ignored
+        ("K:A^E2\nA4|]", True),  # the key line has run into the music
+        ("K:Dm^c\nA4|]", False),
+    ],
+)
+def test_what_abc2midi_refuses_our_parser_refuses(body, refused):
+    """`abcgen check` calls a tune invalid for these where abc2midi reports an error
+    (and the constraint mask never writes them)."""
+    text = "X:1\nM:4/4\nL:1/4\n" + body + "\n"
+    assert any(m.severity == "error" for m in run_abc2midi(text).messages) == refused
+    assert (not parse(text).valid) == refused

@@ -35,24 +35,25 @@ def errors(text: str) -> list[str]:
 
 
 def test_octave_marks_and_accidentals():
-    assert midi("C, C c c' ^C _C =C ^^C __C c,, C''|") == [
-        48,
-        60,
-        72,
-        84,
-        61,
-        59,
-        60,
-        62,
-        58,
-        48,
-        84,
+    assert midi("C, C c c' ^C _C =C ^^C __C | c,, C''|") == [
+        48, 60, 72, 84, 61, 59, 60, 62, 58, 48, 84,
+    ]  # fmt: skip
+
+
+def test_accidental_lasts_to_the_bar_line_in_every_octave_like_abc2midi():
+    # ^F makes every later F of the bar sharp, in any octave; the bar line ends it
+    assert midi("^F F f F | F") == [66, 66, 78, 66, 65]
+
+
+def test_propagate_accidentals_directive_chooses_how_far_an_accidental_reaches():
+    body = "^F F f | F ^f F f|"
+    assert midi(body, "%%propagate-accidentals octave\nK:C\n") == [66, 66, 77, 65, 78, 65, 78]
+    assert midi(body, "%%propagate-accidentals not\nK:C\n") == [66, 65, 77, 65, 78, 65, 77]
+    # in the body it takes effect from there on
+    assert midi("^F f|\n%%propagate-accidentals octave\n^F f|", "K:C\n") == [66, 78, 66, 77]
+    assert errors("%%propagate-accidentals sideways\nK:C\nF|") == [
+        "%%propagate-accidentals must be one of not, octave, pitch"
     ]
-
-
-def test_accidental_lasts_to_the_bar_line_on_its_own_octave_only():
-    # ^F makes the next F sharp, not the f an octave up; the bar line ends it
-    assert midi("^F F f F | F") == [66, 66, 77, 66, 65]
 
 
 def test_natural_cancels_the_key_signature_until_the_bar_line():
@@ -63,6 +64,13 @@ def test_tied_note_keeps_its_accidental_over_the_bar_line():
     ns = notes("^F2-|F2 F2")
     assert [n.pitch.midi for n in ns] == [66, 66, 65]
     assert [n.tie for n in ns] == [True, False, False]
+
+
+def test_a_chord_symbol_does_not_detach_a_tie_from_its_note():
+    # `G4|"G"-G4`: the tie is written after the next bar's chord symbol
+    ns = notes('G4|"G"-G4|')
+    assert [(n.tie, n.duration) for n in ns] == [(True, F(1, 2)), (False, F(1, 2))]
+    assert not parse(HEAD + 'G4|"G"-G4|').diagnostics
 
 
 C_MAJOR = {"C": 60, "D": 62, "E": 64, "F": 65, "G": 67, "A": 69, "B": 71}
@@ -96,10 +104,32 @@ def test_key_signatures_of_all_modes(key, altered):
     assert midi("CDEFGAB|", f"M:4/4\nL:1/8\nK:{key}\n") == expected
 
 
-def test_unknown_mode_warns_and_reads_the_tonic_as_major():
+def test_unknown_mode_is_an_error_and_reads_the_tonic_as_major():
+    # abc2midi: "Unknown mode", and it plays the tonic's major scale
     tune = parse("M:4/4\nL:1/8\nK:Es\nF|")
     assert [n.pitch.midi for n in tune.notes] == [66]  # E major has F#
-    assert any("mode" in d.message for d in tune.diagnostics)
+    assert errors("M:4/4\nL:1/8\nK:Es\nF|") == ["K: unknown mode 's', read as major"]
+
+
+@pytest.mark.parametrize(
+    ("key", "midis", "problem"),
+    [("Dm^c", [61, 62, 64, 65], None),  # accidentals glued to the mode, as abc2midi reads them
+     ("D ^c^g", [61, 62, 64, 66], None),
+     ("A^E2", [61, 62, 64, 66], "error"),  # the key line ran into the music
+     ("Am^E2", [60, 62, 64, 65], "warning"),
+     ("C xyz", [60, 62, 64, 65], "warning")],
+)  # fmt: skip
+def test_key_lines_read_as_abc2midi_reads_them(key, midis, problem):
+    tune = parse(f"M:4/4\nL:1/8\nK:{key}\nCDEF|")
+    assert [n.pitch.midi for n in tune.notes] == midis
+    assert [d.severity for d in tune.diagnostics] == ([problem] if problem else [])
+
+
+def test_a_header_line_ending_in_a_backslash_goes_on_and_a_spacer_takes_a_width():
+    header = "X:1\nZ:licensed under Creative Commons Licens\\\ne.\nM:3/4\nL:1/8\nK:A\n"
+    tune = parse(header + "y0 EA|]\n")
+    assert tune.fields["Z"] == "licensed under Creative Commons License."
+    assert [n.pitch.midi for n in tune.notes] == [64, 69] and not tune.diagnostics
 
 
 def test_spelled_pitch_and_written_accidental():
@@ -155,6 +185,15 @@ def test_broken_rhythm(body, first, second):
     ns = [n for n in notes(body + "|") if n.chord_index == 0]
     assert [n.duration for n in ns] == [first / 8, second / 8]
     assert ns[1].onset == first / 8
+
+
+def test_broken_rhythm_reaches_over_a_chord_symbol():
+    # `B>"F"cA2 z2|`: the symbol sits on c; B is still dotted and the bar is full
+    tune = parse("M:3/4\nL:1/8\nK:F\n" + 'B>"F"cA2 z2|')
+    assert [n.duration for n in tune.notes] == [F(3, 16), F(1, 16), F(1, 4), F(1, 4)]
+    assert [(e.text, e.onset) for e in tune.events if isinstance(e, ChordSymbol)] == [
+        ("F", F(3, 16))]
+    assert tune.valid
 
 
 def test_triplet_takes_the_time_of_two():
@@ -464,3 +503,14 @@ def test_every_zero_length_is_reported_not_only_the_first():
 def test_comments_stay_out_of_field_values():
     tune = parse("X:1\nT:My Reel % from Bob\nM:4/4 % common time\nK:G\nABcd|\n")
     assert (tune.title, tune.fields["M"]) == ("My Reel", "4/4")
+
+
+def test_an_ending_list_cut_between_pieces_reads_whole():
+    text = HEAD + "|: A4 B4 |1,3 c8 :|2,4 d8 :|\n"
+    whole = parse(text)
+    for size in (1, 2, 3, 7):
+        p = Parser()
+        for i in range(0, len(text), size):
+            p.feed(text[i : i + size])
+        p.close()
+        assert p.tune.events == whole.events and not p.tune.diagnostics

@@ -126,6 +126,19 @@ def test_real_tunes_survive_items_to_prime_and_back():
     assert checked >= 30
 
 
+def test_a_selection_reads_back_the_same_whichever_octaves_an_accidental_reaches():
+    # F#4 f5 F#4 f#5: abcgen and abc2midi carry ^F to every F of the bar, others to
+    # that octave only; the prime spells out what either reading would get wrong
+    notes = [{"type": "note", "duration": [1, 8], "pitches": [{"pitch": p}]}
+             for p in (66, 77, 66, 78)]
+    sel = {"key": {"fifths": 0}, "time": {"numerator": 2, "denominator": 4}, "notes": notes}
+    p = selection_to_prime(sel)
+    assert p.music == "^F2 =f2 ^F2 ^f2|"
+    for mode in ("pitch", "octave"):
+        text = f"%%propagate-accidentals {mode}\n" + prime_text(p.meter, p.key, p.unit, p.music)
+        assert [n.pitch.midi for n in parse(text).notes] == [66, 77, 66, 78]
+
+
 def test_items_hold_tuplets_ties_chords_and_the_pickup_pad():
     tune = parse("M:6/8\nL:1/8\nK:D\nA|(3gfe d5-|d [DF]3 z2|]\n")
     items = events_to_items(tune, pad_pickup=True)

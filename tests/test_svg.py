@@ -19,6 +19,7 @@ from abcgen.runtime.abc.chordsymbol import parse_chord
 from abcgen.runtime.abc.events import Bar, ChordSymbol, Note, Tune
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.formats.musicxml import tune_to_musicxml
+from abcgen.runtime.formats.score_layout import layout
 from abcgen.runtime.formats.svg import tune_to_svg
 
 # Every feature the issue names: title, meter, key, pickup, repeats, endings,
@@ -46,26 +47,24 @@ def repeat_signs(svg: str) -> int:
 
 
 def expected(tune: Tune) -> dict[str, int]:
-    """What the score must show, counted from the parsed events."""
-    notes = [e for e in tune.events if isinstance(e, Note)]
+    """What the score must show, counted from the measures our MusicXML lays the
+    events out in (a stretch whose repeats notation cannot express is written
+    out in played order, so its notes and measures appear more than once)."""
+    measures = layout(tune)
+    items = [i for m in measures for i in m.items]
+    notes = [i for i in items if isinstance(i, Note)]
     sounding = [n for n in notes if not n.grace and n.pitch is not None]
-    measures, filled = 0, False
-    for e in tune.events:
-        if isinstance(e, Note):
-            filled = True
-        elif isinstance(e, Bar):
-            measures, filled = measures + filled, False
     return {
         "note": sum(n.pitch is not None for n in notes),  # grace and chord notes included
         "rest": sum(n.pitch is None and not n.invisible for n in notes),
-        "measure": measures + filled,
-        "ending": sum(isinstance(e, Bar) and e.ending is not None for e in tune.events),
+        "measure": len(measures),
+        "ending": sum(m.ending is not None for m in measures),
         "tuplet": sum(n.tuplet is not None and n.tuplet[2] == 0 and n.chord_index == 0
                       for n in notes if not n.grace),
         "tie": sum(a.tie and a.pitch == b.pitch and a.onset + a.duration == b.onset
                    for a, b in itertools.pairwise(sounding)),
-        "harm": sum(isinstance(e, ChordSymbol) and parse_chord(e.text) is not None
-                    for e in tune.events),
+        "harm": sum(isinstance(i, ChordSymbol) and parse_chord(i.text) is not None
+                    for i in items),
     }
 
 
@@ -87,6 +86,7 @@ def test_every_feature_shows():
     assert repeat_signs(svg) == 2 * sum(isinstance(e, Bar) and e.kind == ":|"
                                         for e in tune.events)
     c = classes(svg)
+    assert c["beam"] == 9  # by half bars; the triplet alone; none across the tie or the pickup
     assert c["meterSig"] == 1 and c["keySig"] >= 1 and c["keyAccid"] >= 2  # D major: 2 sharps
     assert "The Test Reel" in svg
     assert c["page-margin"] == 1  # one page
@@ -102,6 +102,7 @@ def test_real_tunes_show_their_notes_measures_and_repeats(name):
     # the repeats our MusicXML spells out (the sections a folk player repeats)
     xml = tune_to_musicxml(tune)
     assert repeat_signs(svg) == xml.count("<repeat ")
+    assert classes(svg)["beam"] == xml.count('<beam number="1">begin')  # beamed as written
     assert tune.title in svg and classes(svg)["page-margin"] == 1
 
 

@@ -89,6 +89,7 @@ class Bar:
     line: int
     col: int
     ending: str | None = None  # a volta that starts here: '1', '2', '1,3', '1-2'
+    text: str | None = None  # as written (`||:`, `:|]`), '' for an ending alone; None: `kind`
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,9 @@ class ChordSymbol:
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
-    """A header field or an inline field (`[K:..]`, `M:` line mid-tune)."""
+    """A header field or a field in the body (`[K:..]`, an `M:` line mid-tune).
+    A P: field in the body labels a part; the header's P: (the order the parts
+    are played in) is `Tune.fields['P']` only."""
 
     onset: Fraction
     name: str  # 'K' 'M' 'L' 'Q' 'T' 'R' ...
@@ -139,6 +142,7 @@ class Tune:
     key: Key | None = None
     tempo: float | None = None  # quarter notes per minute from Q:, if any
     fields: dict[str, str] = field(default_factory=dict)
+    complete: bool = True  # False while the text is still arriving (live playback)
 
     @property
     def notes(self) -> list[Note]:

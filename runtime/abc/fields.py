@@ -38,17 +38,21 @@ BROKEN = {">": (Fraction(3, 2), Fraction(1, 2)), ">>": (Fraction(7, 4), Fraction
           ">>>": (Fraction(15, 8), Fraction(1, 8))}  # fmt: skip
 _KEY = re.compile(r"(?P<tonic>[A-G])(?P<sign>[#b]?)(?P<mode>[A-Za-z]*)")
 _LENGTH = re.compile(r"(\d*)(/*)(\d*)")
-_ACCIDENTAL = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])$")
+_ACCIDENTAL = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
+_ACCIDENTALS = re.compile(r"(?:(?:\^\^|\^|__|_|=)[A-Ga-g])+")  # `^c`, `^c^g`: in K:
 ALTERS = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 # Words a K: field may carry that do not change pitches here (clefs, staff options).
 CLEF_WORDS = {"treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1", "alto2"}
 
 
-def parse_key(value: str) -> tuple[Key, list[str]]:
-    """`G`, `Ador`, `F# Minor`, `HP`, `D exp ^c`, `none`; modes are case-blind.
+def parse_key(value: str) -> tuple[Key, list[tuple[str, str]]]:
+    """`G`, `Ador`, `F# Minor`, `HP`, `D exp ^c`, `Dm^c`, `none`; modes are case-blind.
 
-    Returns the key and the problems found: like abc2midi, an unknown mode or
-    word still gives the key of the tonic (major) rather than no key at all.
+    Returns the key and the problems found, each ('error' or 'warning', message),
+    read as abc2midi reads them: an unknown mode is an error but still gives the
+    key of the tonic (major); accidentals may follow the mode with or without a
+    space (`Dm^c`, `D ^c^g`); other words are ignored with a warning, except
+    directly after the tonic (`A^E2`: the key line has run into the music).
     """
     words = value.split()
     if not words:
@@ -58,31 +62,37 @@ def parse_key(value: str) -> tuple[Key, list[str]]:
         return Key("C", "maj", 0), []
     if head in ("HP", "Hp"):  # Highland pipes: F# C# G natural, played as A mixolydian
         return Key("A", "mix", 2), []
-    m = _KEY.fullmatch(head)
+    m = _KEY.match(head)
     if not m:
         raise ValueError(f"K: cannot read key {head!r}")
     problems = []
-    mode_text = m["mode"]
-    if not mode_text and words and words[0][:3].lower() in MODES and words[0].isalpha():
-        mode_text = words.pop(0)
+    mode_text, glued = m["mode"], head[m.end() :]
+    if not mode_text and not glued and words and words[0][:3].lower() in MODES:
+        mode_text = words.pop(0) if words[0].isalpha() else mode_text
     mode_key = "m" if mode_text.lower() == "m" else mode_text[:3].lower()
     if mode_key not in MODES:
-        problems.append(f"K: unknown mode {mode_text!r}, read as major")
+        problems.append(("error", f"K: unknown mode {mode_text!r}, read as major"))
         mode_key = "maj"
+    if glued and not _ACCIDENTALS.fullmatch(glued):
+        if not mode_text:
+            problems.append(("error", f"K: unknown mode {glued!r}: the key line runs into music?"))
+        else:
+            problems.append(("warning", f"K: ignored {glued!r}"))
+        glued = ""
     mode, offset = MODES[mode_key]
     tonic = m["tonic"] + m["sign"]
     fifths = TONIC_FIFTHS[m["tonic"]] + {"#": 7, "b": -7, "": 0}[m["sign"]] + offset
     if abs(fifths) > 7:
         raise ValueError(f"K: key {tonic}{mode} needs more than 7 sharps or flats")
     extra: dict[str, int] = {}
-    for word in words:
-        acc = _ACCIDENTAL.match(word)
-        if acc:
-            extra[acc[2].upper()] = ALTERS[acc[1]]
+    for word in [glued, *words] if glued else words:
+        if _ACCIDENTALS.fullmatch(word):
+            for acc, letter in _ACCIDENTAL.findall(word):
+                extra[letter.upper()] = ALTERS[acc]
         elif word.lower() == "exp":
             fifths = 0
         elif "=" not in word and word.lower() not in CLEF_WORDS:
-            problems.append(f"K: ignored {word!r}")
+            problems.append(("warning", f"K: ignored {word!r}"))
     return Key(tonic, mode, fifths, tuple(extra.items())), problems
 
 

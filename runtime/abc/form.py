@@ -31,7 +31,9 @@ from fractions import Fraction
 from functools import lru_cache
 
 from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
-from abcgen.runtime.abc.repeats import DOUBLE_BARS, ending_numbers
+from abcgen.runtime.abc.repeats import ending_numbers
+
+DOUBLE_BARS = ("||", "|]", "[|")  # end a part when no explicit |: ... :| is open
 
 MAX_PARTS = 6
 PART_BARS = (2, 64)  # the part lengths a form may ask for

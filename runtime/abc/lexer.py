@@ -38,7 +38,7 @@ BODY = re.compile(
     |(?P<tie>-)
     |(?P<broken>[<>]{{1,3}})
     |(?P<deco>![^!\n]*!?|\+[^+\n]*\+?|[.~H-Wh-w])
-    |(?P<ignored>[`y$*\\])
+    |(?P<ignored>y\d*|[`$*\\])
     |(?P<other>.)
     """,
     re.X,
@@ -73,6 +73,7 @@ class Lexer:
 
     def __init__(self) -> None:
         self.header = True
+        self._continued = False  # the last header line ended with `\`
         self._buf = ""  # text being cut into tokens
         self._pos = 0  # first character of _buf not yet handed out
         self._parts: list[str] = []  # text received since, not yet joined to _buf
@@ -129,12 +130,13 @@ class Lexer:
         if self.header:
             if n - pos < 2 and not final:
                 return self._wait(None)
-            if not HEADER_LINE.match(buf, pos):
+            if not self._continued and not HEADER_LINE.match(buf, pos):
                 self.header = False  # music before any K: field
                 return "music", None, pos
             end = buf.find("\n", pos)
             if end < 0:
                 return ("line", None, n) if final else self._wait("line")
+            self._continued = buf[pos:end].rstrip("\r").endswith("\\")  # `T:...\` goes on
             return "line", None, end + 1
         if at_line_start:
             if n - pos < 2 and not final:
@@ -152,6 +154,8 @@ class Lexer:
         kind, end = m.lastgroup or "other", m.end()
         if kind == "chord_open" and n - pos < 3 and not final:
             return self._wait(None)  # `[K:` and `[1` need to be seen whole
+        if kind in ("bar", "ending") and end == n - 1 and buf[end] in ",-" and not final:
+            return self._wait(None)  # `|1,` may still become `|1,3`
         if end == n and not final and kind != "ws":
             text = m.group()
             closed = len(text) > 1 and text[-1] == text[0] if kind in ("string", "deco") else False

@@ -10,56 +10,43 @@ tests compare against note by note: a chord lasts as long as its first note
 (all its notes sound that long); broken rhythm may reach over spaces and bar
 lines, and joins only notes written equally long; a tie carries its note's
 accidental over a bar line; accidentals on grace notes count for the rest of
-the bar. Where ABC 2.1 is explicit it wins: accidentals hold to the end of
-the bar on that octave only, and `(5` `(7` `(9` take the time of 3 only in
+the bar; an accidental holds to the end of the bar in every octave of its
+letter unless `%%propagate-accidentals octave` or `not` says otherwise. Where
+ABC 2.1 is explicit it wins: `(5` `(7` `(9` take the time of 3 only in
 compound meters (6/8, 9/8, 12/8; abc2midi also in 3/4 and 3/8).
 
 A note is held back until the next token shows it is finished (`A` may still
 become `A>` or `A-`); bar lines wait with it, since an ending `[2` may follow.
 Times are given when held items are released, so onsets stay exact.
+
+This module keeps the state, the token loop, bar lines and the release of what
+is held; the handlers of the music's tokens are in notes.py, those of header
+lines, fields and directives in field_tokens.py.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.bars import BarClock, bar_kind
-from abcgen.runtime.abc.events import (
-    Bar,
-    ChordSymbol,
-    Diagnostic,
-    Event,
-    FieldChange,
-    Key,
-    Meter,
-    Note,
-    Pitch,
-    Tune,
-)
-from abcgen.runtime.abc.fields import (
-    ALTERS,
-    BROKEN,
-    TUPLET_Q,
-    default_unit,
-    note_length,
-    parse_key,
-    parse_meter,
-    parse_tempo,
-    parse_unit,
-)
+from abcgen.runtime.abc.events import Bar, Diagnostic, Event, Key, Meter, Note, Tune
+from abcgen.runtime.abc.field_tokens import FieldTokens
 from abcgen.runtime.abc.lexer import Lexer, Token
+from abcgen.runtime.abc.notes import (
+    Accidentals,
+    BarLine,
+    Chord,
+    Group,
+    Head,
+    Held,
+    Marker,
+    NoteTokens,
+)
+from abcgen.runtime.abc.repeats import open_repeat
 
-ACCIDENTAL_NAMES = {
-    "^^": "double-sharp", "^": "sharp", "=": "natural", "_": "flat", "__": "flat-flat",
-}  # fmt: skip
-_DECORATIONS = set(".~HLMOPSTuvR")
-_CHORD_SYMBOL = re.compile(r"\(?[A-G]|N\.?C\.?")
-_BODY_ONLY_IN_HEADER = "XABCDFGHOSZ"  # fields that have no meaning in a tune body
-_SILENT = {"ws", "nl", "comment", "ignored"}
-_EMITTING = {"string", "inline", "field", "line", "music", "blank"}  # tokens that emit events
-_PITCHES: dict[tuple[str, int, int], Pitch] = {}  # immutable, so made once and shared
+_SILENT = {"ws", "nl", "ignored"}
+_EMITTING = {"inline", "field", "line", "music", "blank"}  # tokens that emit events now
 
 
 def parse(text: str) -> Tune:
@@ -71,56 +58,7 @@ def parse(text: str) -> Tune:
     return parser.tune
 
 
-@dataclass(slots=True)
-class _Head:
-    """One note (or rest) of a held group."""
-
-    pitch: Pitch | None
-    line: int
-    col: int
-    accidental: str | None = None
-    tie: bool = False
-    decorations: tuple[str, ...] = ()
-
-
-@dataclass(slots=True)
-class _Group:
-    """A note, rest or chord held until the next token shows it is finished."""
-
-    heads: list[_Head]
-    written: Fraction  # notated length; broken rhythm multiplies it
-    scale: Fraction = Fraction(1)  # tuplet factor q/p
-    tuplet: tuple[int, int, int] | None = None
-    grace: bool = False
-    invisible: bool = False
-    measures: int = 0
-
-
-@dataclass(slots=True)
-class _BarLine:
-    kind: str
-    line: int
-    col: int
-    ending: str | None = None
-
-
-@dataclass(slots=True)
-class _Chord:
-    """An open `[...`: its notes so far and where it began."""
-
-    line: int
-    col: int
-    decorations: tuple[str, ...]
-    heads: list[_Head] = field(default_factory=list)
-    written: Fraction | None = None
-
-
-def _without_comment(value: str) -> str:
-    """A field's value: what comes before a `%` comment, trimmed."""
-    return value.split("%", 1)[0].strip()
-
-
-class Parser:
+class Parser(NoteTokens, FieldTokens):
     """Reads one tune incrementally.
 
     State worth inspecting (constrained generation reads it): `in_body`,
@@ -133,7 +71,7 @@ class Parser:
     """
 
     def __init__(self) -> None:
-        self.tune = Tune()
+        self.tune = Tune(complete=False)
         self.in_body = False
         self.done = False  # a blank line ended the tune, or close() was called
         self.key = Key("C", "maj", 0)
@@ -141,18 +79,19 @@ class Parser:
         self.unit = Fraction(1, 8)
         self.time = Fraction(0)
         self.bars = BarClock()
-        self.held: list[_Group | _BarLine] = []
-        self.open_chord: _Chord | None = None
+        self.held: list[Held] = []
+        self.open_chord: Chord | None = None
         self.in_grace = False
         self.tuplet_left = 0
         self.slurs = 0
         self._lexer = Lexer()
         self._out: list[Event] = []
         self._header: list[tuple[str, str, int, int]] = []  # name, value, line, col
-        self._last_group: _Group | None = None  # what `-` and `>` apply to
-        self._accidentals: dict[tuple[str, int], int] = {}  # (step, octave) -> alter
+        self._last_group: Group | None = None  # what `-` and `>` apply to
+        self._accidentals = Accidentals()
         self._tied: dict[tuple[str, int], int] = {}  # pitches tied into the next group
-        self._broken: tuple[_Group, Token] | None = None  # `>` waiting for its second note
+        self._tie_heads: list[Head] = []  # the notes tied into the next group
+        self._broken: tuple[Group, Token] | None = None  # `>` waiting for its second note
         self._tuplet = (3, 2, Fraction(2, 3))  # p, q, q/p of the open tuplet
         self._tuplet_index = 0
         self._decorations: list[str] = []
@@ -160,6 +99,7 @@ class Parser:
         self._tail = "line start"  # after the end: where the ignored text has got to
         self._tail_line = 0
         self._warned: set[str] = set()
+        self._parts: set[str] = set()  # part labels met in the body
 
     @property
     def pending(self) -> str:
@@ -200,9 +140,9 @@ class Parser:
         """The bar being written as if everything held were released."""
         time, clock = self.time, replace(self.bars)
         for item in self.held:
-            if isinstance(item, _BarLine):
+            if isinstance(item, BarLine):
                 clock.close(time, None, "ending" if item.ending else item.kind, 0, 0)
-            elif not item.grace:
+            elif isinstance(item, Group) and not item.grace:
                 time += item.written * item.scale if item.tuplet else item.written
                 clock.add(item.measures)
         return time - clock.start, clock
@@ -235,322 +175,33 @@ class Parser:
                 self._after_end(self._lexer.pending)
                 return
 
-    def _on_note(self, t: Token) -> None:
-        m = t.match
-        head = _Head(self._pitch(m, t), t.line, t.col, ACCIDENTAL_NAMES.get(m["acc"] or ""))
-        written = self._written(m["len"], t)
-        chord = self.open_chord
-        if chord is None:
-            self._add_group([head], written, t)
-            return
-        chord.heads.append(head)
-        if chord.written is None:
-            chord.written = written
-        elif written != chord.written:
-            self._warn(t, "notes of a chord differ in length: all sound as long as the first")
-
-    def _on_rest(self, t: Token) -> None:
-        if self.open_chord is not None:
-            return self._warn(t, "rest inside a chord ignored")
-        heads = [_Head(None, t.line, t.col)]
-        self._add_group(heads, self._written(t.match["rlen"], t), t, invisible=t.text[0] == "x")
-
-    def _on_mrest(self, t: Token) -> None:
-        measures = int(t.match["bars"] or 1)
-        if measures == 0 or self.open_chord is not None:
-            return self._error(t, f"cannot read multi-bar rest {t.text!r}")
-        per_bar = self.meter.bar_length if self.meter else self.unit
-        heads = [_Head(None, t.line, t.col)]
-        self._add_group(heads, per_bar * measures, t, invisible=t.text[0] == "X", measures=measures)
-
-    def _pitch(self, m: re.Match[str], t: Token) -> Pitch:
-        step = m["step"].upper()
-        octave = (4 if m["step"].isupper() else 5) + m["octave"].count("'") - m["octave"].count(",")
-        place = (step, octave)
-        if m["acc"]:
-            alter = self._accidentals[place] = ALTERS[m["acc"]]
-        elif place in self._tied:
-            alter = self._tied[place]
-        else:
-            alter = self._accidentals.get(place, self.key.alter_of(step))
-        if not 0 <= octave <= 8:
-            self._error(t, "note is outside the MIDI range")
-            octave = max(0, min(octave, 8))
-        pitch = _PITCHES.get((step, octave, alter))
-        if pitch is None:
-            pitch = _PITCHES.setdefault((step, octave, alter), Pitch(step, octave, alter))
-        return pitch
-
-    def _written(self, text: str, t: Token) -> Fraction:
-        """Written length in whole notes."""
-        return self._length(text, t) * self.unit
-
-    def _length(self, text: str, t: Token) -> Fraction:
-        """`2` `/2` `/` `//` `3/2` `3/` as a multiple of the unit length."""
-        length = note_length(text)
-        if length is None:
-            self._error(t, f"length {text!r} is zero; read as 1")
-            return Fraction(1)
-        return length
-
-    def _add_group(self, heads: list[_Head], written: Fraction, t: Token, **extra) -> None:
-        """Hold a new note, rest or chord; what was held before it is now certain."""
-        group = _Group(heads, written, **extra)
-        if self._decorations:
-            for head in heads:
-                head.decorations = tuple(self._decorations)
-            self._decorations = []
-        if self.in_grace:
-            group.grace = True
-            self.held.append(group)
-            self._last_group = group
-            return
-        if self._broken is not None:
-            self._apply_broken(group, t)
-        self._release()
-        self.held.append(group)
-        self._last_group = group
-        if self.tuplet_left:
-            p, q, group.scale = self._tuplet
-            group.tuplet = (p, q, self._tuplet_index)
-            self._tuplet_index += 1
-            self.tuplet_left -= 1
-        pitched = [h.pitch for h in heads if h.pitch is not None]
-        if self._tied and pitched and not any((p.step, p.octave) in self._tied for p in pitched):
-            self._warn(t, "tie between different pitches is ignored")
-        self._tied = {(h.pitch.step, h.pitch.octave): h.pitch.alter for h in heads if h.tie}
-
-    def _on_tie(self, t: Token) -> None:
-        group = self._last_group
-        if self.open_chord is not None:
-            heads = self.open_chord.heads[-1:]  # `[A-c]`: taken up when the chord closes
-        else:
-            heads = group.heads if group is not None and not group.grace else []
-        heads = [h for h in heads if h.pitch is not None]
-        if not heads:
-            return self._warn(t, "tie without a note before it")
-        for h in heads:
-            h.tie = True
-            if self.open_chord is None:
-                self._tied[(h.pitch.step, h.pitch.octave)] = h.pitch.alter
-
-    def _on_broken(self, t: Token) -> None:
-        group = self._last_group
-        if group is None or group.grace or self.open_chord is not None:
-            return self._error(t, "broken rhythm without a note before it")
-        self._broken = (group, t)
-
-    def _apply_broken(self, second: _Group, t: Token) -> None:
-        """`A>B`: dot the first, halve the second; like abc2midi, only between
-        notes written equally long."""
-        first, mark = self._broken
-        self._broken = None
-        if first.written != second.written:
-            return self._error(mark, "broken rhythm between notes of different lengths is ignored")
-        longer, shorter = BROKEN[mark.text.replace("<", ">")]
-        if mark.text[0] == "<":
-            longer, shorter = shorter, longer
-        first.written *= longer
-        second.written *= shorter
-
-    def _on_chord_open(self, t: Token) -> None:
-        if self.open_chord is not None:
-            return self._error(t, "chord inside a chord")
-        self.open_chord = _Chord(t.line, t.col, tuple(self._decorations))
-        self._decorations = []
-
-    def _on_chord_close(self, t: Token) -> None:
-        if self.open_chord is None:
-            return self._error(t, "']' without '['")
-        self._close_chord(t, self._length(t.match["clen"], t))
-
-    def _close_chord(self, t: Token, multiple: Fraction) -> None:
-        chord, self.open_chord = self.open_chord, None
-        if not chord.heads:
-            return self._warn(t, "empty chord ignored")
-        self._decorations = [*chord.decorations, *self._decorations]
-        self._add_group(chord.heads, (chord.written or self.unit) * multiple, t)
-
-    def _on_grace_open(self, t: Token) -> None:
-        if self.in_grace:
-            return self._error(t, "grace notes inside grace notes")
-        self.in_grace = True
-        if t.text.endswith("/"):
-            self._decorations.append("acciaccatura")
-
-    def _on_grace_close(self, t: Token) -> None:
-        if not self.in_grace:
-            return self._error(t, "'}' without '{'")
-        self.in_grace = False
-
-    def _on_tuplet(self, t: Token) -> None:
-        m = t.match
-        p = int(m["p"])
-        compound = self.meter is not None and self.meter.numerator in (6, 9, 12)
-        q = int(m["q"]) if m["q"] else TUPLET_Q.get(p, 3 if compound else 2)
-        r = int(m["r"]) if m["r"] else p
-        if p < 2 or q < 1 or r < 1:
-            return self._error(t, f"cannot read tuplet {t.text!r}")
-        if self.tuplet_left:
-            self._warn(t, "a tuplet starts before the previous one is complete")
-        self._tuplet, self._tuplet_index, self.tuplet_left = (p, q, Fraction(q, p)), 0, r
-
-    def _on_slur_open(self, t: Token) -> None:
-        self.slurs += 1
-
-    def _on_slur_close(self, t: Token) -> None:
-        self.slurs = max(0, self.slurs - 1)
-
-    def _on_deco(self, t: Token) -> None:
-        if len(t.text) > 1:
-            self._decorations.append(t.text[1:-1])
-        elif t.text in _DECORATIONS:
-            self._decorations.append(t.text)
-        else:
-            self._warn(t, f"unknown decoration {t.text!r} ignored")
-
-    def _on_string(self, t: Token) -> None:
-        if len(t.text) < 2 or not t.text.endswith('"'):
-            return self._error(t, "string without a closing quote")
-        if _CHORD_SYMBOL.match(t.text, 1):  # annotations ("^text", "_text"...) are dropped
-            self._emit(ChordSymbol(self.time, t.text[1:-1], t.line, t.col))
-
-    def _on_stray(self, t: Token) -> None:
-        self._warn(t, f"lone {t.text[0]!r} ignored")
-
-    def _on_other(self, t: Token) -> None:
-        if t.text == "&":
-            self._warn_once("voice", t.line, t.col, "voice overlay '&' is not supported")
-        else:
-            self._error(t, f"unexpected {t.text!r}")
-
-    # -- fields ----------------------------------------------------------------
-
-    def _on_inline(self, t: Token) -> None:
-        if not t.text.endswith("]"):
-            return self._error(t, "inline field without a closing ']'")
-        self._body_field(t.text[1], t.text[3:-1], t)
-
-    def _on_field(self, t: Token) -> None:
-        """A field line in the body (`+:` continues lyrics and the like: ignored)."""
-        if t.text[0] != "+":
-            self._body_field(t.text[0], t.text[2:], t)
-
-    def _body_field(self, name: str, value: str, t: Token) -> None:
-        value = _without_comment(value)
-        if name in _BODY_ONLY_IN_HEADER:
-            return self._warn(t, f"{name}: field is not allowed in the tune body, ignored")
-        if name == "M":
-            self.meter = self._read(parse_meter, value, t, self.meter)
-        elif name == "L":
-            self.unit = self._read(parse_unit, value, t, self.unit)
-        self._apply_field(name, value, t, self.time)
-
-    def _apply_field(self, name: str, value: str, t: Token, onset: Fraction) -> None:
-        """Emit a field as an event; K: and Q: are read here, M: and L: before."""
-        change = FieldChange(onset, name, value, line=t.line, col=t.col)
-        if name == "K":
-            try:
-                self.key, problems = parse_key(value)
-            except ValueError as err:
-                return self._error(t, str(err))
-            for problem in problems:
-                self._warn(t, problem)
-            self._accidentals = {}
-            change = replace(change, key=self.key)
-        elif name == "M":
-            change = replace(change, meter=self.meter)
-        elif name == "Q":
-            tempo = self._read(lambda v: parse_tempo(v, self.unit), value, t, None)
-            change = replace(change, tempo=tempo)
-        elif name == "V":
-            self._warn_once("voice", t.line, t.col, "voices are not supported: read in turn")
-        self._emit(change)
-
-    def _read(self, read, value: str, t: Token, old):
-        """A field value read by `read`, or `old` (with an error) if it cannot be read."""
-        try:
-            return read(value)
-        except ValueError as err:
-            self._error(t, str(err))
-            return old
-
-    # -- header ----------------------------------------------------------------
-
-    def _on_line(self, t: Token) -> None:
-        """A whole header line: a field, a comment or a blank line."""
-        text = t.text.rstrip("\r\n")
-        if not text.strip():
-            if self._header:
-                self._error(t, "blank line before the K: field: the tune ends here")
-                self._finish()
-        elif text[0] == "+" and self._header:
-            name, value, line, col = self._header[-1]
-            self._header[-1] = (name, value + " " + _without_comment(text[2:]), line, col)
-        elif text[0] not in "%+":
-            self._header.append((text[0], _without_comment(text[2:]), t.line, t.col))
-            if text[0] == "K":
-                self._start_body()
-
-    def _on_blank(self, t: Token) -> None:
-        """A blank line in the body: the end of the tune."""
-        self._finish()
-
-    def _on_music(self, t: Token) -> None:
-        """Music before any K: field."""
-        self._start_body()
-
-    def _start_body(self) -> None:
-        """End of the header: settle M:, L: and K:, then emit every header field."""
-        self.in_body = True
-        self._lexer.header = False
-        tune = self.tune
-        for name, value, line, col in self._header:
-            tune.fields.setdefault(name, value)
-            if name in "ML":
-                at = Token("", "", None, line, col)
-                if name == "M":
-                    self.meter = self._read(parse_meter, value, at, self.meter)
-                else:
-                    self.unit = self._read(parse_unit, value, at, self.unit)
-        if "L" not in tune.fields:
-            self.unit = default_unit(self.meter)
-        for name, value, line, col in self._header:
-            self._apply_field(name, value, Token("", "", None, line, col), Fraction(0))
-        if "K" not in tune.fields:
-            self._error_at(1, 1, "no K: field before the music; read as K:C")
-        tune.title = tune.fields.get("T", "")
-        tune.meter, tune.unit, tune.key = self.meter, self.unit, self.key
-        tempi = [e.tempo for e in tune.events if isinstance(e, FieldChange) and e.tempo]
-        tune.tempo = tempi[0] if tempi else None
-
     # -- bar lines ---------------------------------------------------------------
 
     def _on_bar(self, t: Token) -> None:
         self._close_open_parts(t)
         kind = bar_kind(t.match["barline"])
-        self.held.append(_BarLine(kind, t.line, t.col, t.match["barending"]))
-        self._accidentals = {}
+        self.held.append(BarLine(kind, t.line, t.col, t.match["barending"], t.match["barline"]))
+        self._accidentals.clear()
 
     def _on_ending(self, t: Token) -> None:
-        last = self.held[-1] if self.held else None
-        if isinstance(last, _BarLine) and last.ending is None:
-            last.ending = t.text[1:]  # `:| [2`: the ending belongs to that bar line
+        last = next((h for h in reversed(self.held) if not isinstance(h, Marker)), None)
+        if isinstance(last, BarLine) and last.ending is None:
+            last.ending = t.text[1:]  # `:| [2`, `:|"D"[2`: the ending belongs to that bar line
             return
         self._close_open_parts(t)
-        self.held.append(_BarLine("|", t.line, t.col, t.text[1:]))
-        self._accidentals = {}
+        self.held.append(BarLine("|", t.line, t.col, t.text[1:], ""))
+        self._accidentals.clear()
 
     def _close_open_parts(self, t: Token) -> None:
-        if self.open_chord is not None:
+        if self.open_chord is not None:  # abc2midi reads on into the next bar: so do we
             self._error(t, "chord not closed before the bar line")
-            self._close_chord(t, Fraction(1))
         if self.in_grace:
             self._error(t, "grace notes not closed before the bar line")
             self.in_grace = False
 
-    def _close_bar(self, mark: _BarLine) -> None:
-        self._emit(Bar(self.time, mark.kind, self.bars.index, mark.line, mark.col, mark.ending))
+    def _close_bar(self, mark: BarLine) -> None:
+        self._emit(Bar(self.time, mark.kind, self.bars.index, mark.line, mark.col, mark.ending,
+                       mark.text))
         kind = "ending" if mark.ending else mark.kind
         self._report(self.bars.close(self.time, self.meter, kind, mark.line, mark.col))
 
@@ -559,8 +210,11 @@ class Parser:
     def _release(self) -> None:
         held, self.held, self._last_group = self.held, [], None
         for item in held:
-            if isinstance(item, _BarLine):
+            if isinstance(item, BarLine):
                 self._close_bar(item)
+                continue
+            if isinstance(item, Marker):
+                self._emit(replace(item.symbol, onset=self.time))
                 continue
             duration = item.written * item.scale if item.tuplet else item.written
             for i, h in enumerate(item.heads):
@@ -597,9 +251,14 @@ class Parser:
         if self.in_grace:
             self._error_at(*self._last, "grace notes not closed")
         self._release()
+        self._ties_end(set())
         if self.tuplet_left:
             self._warn_once("tuplet", *self._last, "tuplet not complete at the end of the tune")
         self._report(self.bars.finish(self.time, self.meter, *self._last))
+        self.tune.complete = True
+        left_open = open_repeat(self.tune)
+        if left_open is not None:
+            self._error_at(*left_open, "a |: that no :| closes (the tune ends inside it)")
 
     def _after_end(self, text: str) -> None:
         """Text after the blank line that ended the tune is worth a warning;

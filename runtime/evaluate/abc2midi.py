@@ -5,20 +5,24 @@ abc2midi plays a tune rather than transcribing it, so before comparing notes
 its playback habits are turned off or undone (see ../shared/notes/real-parts.md):
 
 - options `-NGRA` (no grace notes), `-NFER` (fermatas not lengthened), `-NGUI`
-  (chord symbols not played); directives `%%MIDI chordattack 0` (chord notes
-  together) and `%%propagate-accidentals octave` (ABC 2.1's rule, which the
-  parser follows; abc2midi's default carries an accidental to every octave);
+  (chord symbols not played); the directive `%%MIDI chordattack 0` (chord
+  notes together);
 - decorations it plays as extra or shorter notes (`~ T R H .`, `!..!`, `+..+`)
-  are blanked out; R: (hornpipe swing), P: (part order), I: and the tune's
-  own `%%` directives (`%%MIDI transpose`...) are commented out;
+  are blanked out; R: (hornpipe swing), I: and the tune's own `%%` directives
+  (`%%MIDI transpose`...) are commented out, all but `%%propagate-accidentals`,
+  which the parser reads too;
 - every note starts one tick late: onsets are moved back by that tick.
+
+P: (part order) is kept: abc2midi plays the parts in the header's order, as
+`repeats.expand` does.
 
 `-NGRA` also forgets a grace note's accidental, which abc2midi otherwise
 carries to the rest of the bar, as the parser does: a known difference.
 
 "Written order" (no repeats) is got by blanking repeat signs and ending
-numbers, so abc2midi plays every bar once, first to last, as written; the
-edits keep every line in place and change no note, length or bar line.
+numbers and commenting out P:, so abc2midi plays every bar once, first to
+last, as written; the edits keep every line in place and change no note,
+length or bar line.
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ from pathlib import Path
 import mido
 
 from abcgen.runtime.abc.events import Note
+from abcgen.runtime.abc.repeats import tied
 from abcgen.runtime.errors import AbcgenError
 
-_PREFIX = ["X:1", "%%MIDI chordattack 0", "%%propagate-accidentals octave"]
+_PREFIX = ["X:1", "%%MIDI chordattack 0"]
 _OPTIONS = ["-NGRA", "-NFER", "-NGUI"]
 _MESSAGE = re.compile(r"^(Error|Warning) in line-char (\d+)-(\d+) : (.*)$")
 _BAR = re.compile(
@@ -111,10 +116,10 @@ def neutralise(text: str, *, written_order: bool = False) -> str:
     in_body = False
     for i, line in enumerate(lines):
         if re.match(r"[A-Za-z+]:", line):
-            if line[0] in "XRPI":
+            if line[0] in "XRI" or (line[0] == "P" and written_order):
                 lines[i] = "%" + line
             in_body = in_body or line[0] == "K"
-        elif line.startswith("%%"):
+        elif line.startswith("%%") and not line.startswith("%%propagate-accidentals"):
             lines[i] = "% " + line[2:]  # the tune's own playback directives
         elif in_body and not line.startswith("%"):
             lines[i] = _MUSIC.sub(lambda m: _edit(m, written_order), line)
@@ -125,9 +130,9 @@ def _edit(m: re.Match[str], written_order: bool) -> str:
     text = m.group()
     if m["keep"] is not None:
         return text
-    if m["part"] is not None or m["deco"] is not None:
+    if m["deco"] is not None or (m["part"] is not None and written_order):
         return " " * len(text)
-    if not written_order:
+    if not written_order or m["part"] is not None:
         return text
     if m["ending"] is not None:
         return " " * len(text)
@@ -166,21 +171,15 @@ def _read_notes(path: Path) -> list[RefNote]:
 
 
 def comparable(notes: Iterable[Note]) -> list[RefNote]:
-    """Our notes as abc2midi sounds them: rests and grace notes dropped, ties merged."""
-    merged: list[RefNote] = []
-    open_ties: dict[int, int] = {}  # MIDI pitch -> index in merged of a note tied onwards
-    for note in notes:
-        if note.pitch is None or note.grace:
-            continue
-        pitch = note.pitch.midi
-        i = open_ties.pop(pitch, None)
-        if i is not None and merged[i].onset + merged[i].duration == note.onset:
-            merged[i] = RefNote(merged[i].onset, merged[i].duration + note.duration, pitch)
-        else:
-            i = len(merged)
-            merged.append(RefNote(note.onset, note.duration, pitch))
-        if note.tie:
-            open_ties[pitch] = i
+    """Our notes as abc2midi sounds them: rests and grace notes dropped, ties joined
+    in written order as abc2midi joins them (`repeats.tied`; `expand` has already)."""
+    notes = list(notes)
+    lengths, silent = tied(notes)
+    merged = [
+        RefNote(n.onset, lengths.get(i, n.duration), n.pitch.midi)
+        for i, n in enumerate(notes)
+        if n.pitch is not None and not n.grace and i not in silent
+    ]
     return sorted(merged, key=lambda n: (n.onset, n.pitch))
 
 

@@ -52,7 +52,6 @@ class _Sound:
     end: Fraction
     pitch: int
     velocity: int
-    tie: bool = False
 
 
 def default_bpm(meter: Meter | None) -> float:
@@ -95,7 +94,7 @@ def tune_to_midi(
     played = expand(tune)
     conductor = _conductor(tune, played, attached, bpm)
     melody = [(0, mido.Message("program_change", channel=channel, program=program))]
-    melody += _note_messages(_merge_ties(_sounding(played, velocity)), channel)
+    melody += _note_messages(_sounding(played, velocity), channel)
     tracks = [conductor, melody]
     if chords:
         accompaniment = _accompaniment(played, attached)
@@ -200,24 +199,8 @@ def _sounding(played: list[Note], velocity: dict) -> list[_Sound]:
                 graces = []
         if n.pitch is not None:
             vel = velocity.get(_key(n), VELOCITY["beat"])
-            sounds.append(_Sound(n.onset + shift, n.onset + n.duration, n.pitch.midi, vel, n.tie))
+            sounds.append(_Sound(n.onset + shift, n.onset + n.duration, n.pitch.midi, vel))
     return sounds
-
-
-def _merge_ties(sounds: list[_Sound]) -> list[_Sound]:
-    """Join each tied note with the next sound of the same pitch that starts where it ends."""
-    out: list[_Sound] = []
-    tied: dict[int, int] = {}  # pitch -> index in `out` of a sound tied forward
-    for s in sounds:
-        i = tied.pop(s.pitch, None)
-        if i is not None and out[i].end == s.start:
-            out[i] = _Sound(out[i].start, s.end, s.pitch, out[i].velocity, s.tie)
-        else:
-            out.append(s)
-            i = len(out) - 1
-        if s.tie:
-            tied[s.pitch] = i
-    return out
 
 
 def _note_messages(sounds: list[_Sound], channel: int) -> list[tuple[int, mido.Message]]:

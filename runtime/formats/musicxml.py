@@ -1,10 +1,9 @@
 """Tune -> MusicXML 4.0 (score-partwise), written so that notation programs open
-it cleanly and play it the way `repeats.expand` does.
+it cleanly and play it the way `repeats.expand` (and abc2midi) does.
 
-Measures follow the written bar lines. Notation programs read a lone `:|` as
-"repeat from the beginning" where folk musicians repeat the section, so every
-repeated section gets an explicit forward repeat. Lengths that no single note
-value shows (a 5/8 note) become tied notes.
+Which measures the score shows, with which repeat signs and voltas, is decided
+in score_layout.py; this module writes them. Lengths that no single note value
+shows (a 5/8 note) become tied notes; a part of a P: order gets a rehearsal mark.
 """
 
 from __future__ import annotations
@@ -14,14 +13,15 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
-from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Key, Meter, Note, Tune
+from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Key, Meter, Note, Tune
 from abcgen.runtime.abc.fields import MODE_NAMES
 from abcgen.runtime.abc.repeats import ending_numbers
 from abcgen.runtime.atomic import write_atomic
+from abcgen.runtime.formats.score_layout import Measure, layout
 
 _HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -51,7 +51,6 @@ _NOTATED = dict(
     )
 )
 _ACCIDENTALS = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
-_SECTION_END = {"light-light", "light-heavy"}
 # ABC decoration (with or without its !..! or +..+) -> (notations child, element)
 _DECORATIONS = {
     ".": ("articulations", "staccato"),
@@ -80,25 +79,9 @@ _DECORATIONS = {
 }
 
 
-@dataclass
-class _Measure:
-    items: list[Note | ChordSymbol | FieldChange] = field(default_factory=list)
-    start_repeat: bool = False
-    end_repeat: bool = False
-    right_style: str | None = None
-    ending: str | None = None  # volta number(s) starting here, as written
-    ending_stop: tuple[str, str] | None = None  # (volta number(s), 'stop' or 'discontinue')
-    repeat_times: int = 2  # passes through a section with endings
-
-    @property
-    def has_notes(self) -> bool:
-        return any(isinstance(i, Note) for i in self.items)
-
-
 def tune_to_musicxml(tune: Tune, *, title: str | None = None, program: int = 0) -> str:
     """The tune as a MusicXML 4.0 score-partwise document; `program` is 0-based GM."""
-    measures = _measures(tune.events)
-    _mark_sections(measures)
+    measures = layout(tune)
     title = title or tune.title or "Untitled"
 
     root = ET.Element("score-partwise", version="4.0")
@@ -118,7 +101,7 @@ def tune_to_musicxml(tune: Tune, *, title: str | None = None, program: int = 0) 
 
     writer = _Writer(tune, measures)
     part_el = ET.SubElement(root, "part", id="P1")
-    for measure in measures or [_Measure()]:
+    for measure in measures or [Measure()]:
         writer.measure(part_el, measure)
     ET.indent(root)
     return _HEADER + ET.tostring(root, encoding="unicode") + "\n"
@@ -129,110 +112,10 @@ def write_musicxml(tune: Tune, path: str | os.PathLike[str], **opts: object) -> 
     write_atomic(path, tune_to_musicxml(tune, **opts))  # type: ignore[arg-type]
 
 
-def _measures(events: list) -> list[_Measure]:
-    """Cut the written events into measures at the bar lines."""
-    measures: list[_Measure] = []
-    cur = _Measure()
-    for e in events:
-        if not isinstance(e, Bar):
-            if isinstance(e, Note) and e.measures > 1:  # `Z4`: four bars of rest
-                rest = replace(e, duration=e.duration / e.measures, measures=1)
-                for _ in range(e.measures - 1):
-                    cur.items.append(rest)
-                    measures.append(cur)
-                    cur = _Measure()
-                e = rest
-            cur.items.append(e)
-            continue
-        if cur.has_notes:
-            cur.end_repeat = e.kind in (":|", "::")
-            cur.right_style = {
-                "||": "light-light",
-                "|]": "light-heavy",
-                "[|": "light-light",  # MuseScore 3 has no thick-thin bar line on the right
-                ":|": "light-heavy",
-                "::": "light-heavy",
-            }.get(e.kind)
-            measures.append(cur)
-            cur = _Measure()
-        elif e.kind in (":|", "::") and measures:  # `:| |:` written apart
-            measures[-1].end_repeat = True
-            measures[-1].right_style = "light-heavy"
-        elif e.kind == "[|" and measures:
-            measures[-1].right_style = measures[-1].right_style or "light-light"
-        cur.start_repeat = cur.start_repeat or e.kind in ("|:", "::")
-        cur.ending = e.ending or cur.ending
-    if cur.has_notes:
-        measures.append(cur)
-    elif measures:  # symbols or fields after the last bar line still belong to the tune
-        measures[-1].items += [i for i in cur.items if isinstance(i, ChordSymbol)]
-    return measures
-
-
-def _mark_sections(measures: list[_Measure]) -> None:
-    """Add a forward repeat at the start of each repeated section and close each
-    volta, reading sections as `repeats.expand` does: a section starts at `|:`,
-    after `:|` or `::`, after a double bar (unless `|:` opened it), and after the
-    first bar of its last ending; a section with endings is played as often as
-    its highest ending number; an ending runs to its `:|`, the last one is one bar."""
-    start, explicit, passes = 0, False, 0
-    i = 0
-    while i < len(measures):
-        m = measures[i]
-        if m.start_repeat:
-            start, explicit, passes = i, True, 0
-        if m.ending is not None:
-            passes = passes or _passes(measures, i)
-            j = _volta_end(measures, i)
-            if measures[j].end_repeat and max(ending_numbers(m.ending), default=0) < passes:
-                measures[j].ending_stop = (m.ending, "stop")
-                measures[j].repeat_times = passes
-                measures[start].start_repeat = True
-            else:  # the last ending: one bar, after which nothing goes back
-                j = i
-                measures[j].ending_stop = (m.ending, "discontinue")
-                measures[j].end_repeat = False
-                start, explicit, passes = j + 1, False, 0
-            i = j + 1
-            continue
-        if m.end_repeat:
-            measures[start].start_repeat = True
-            start, explicit, passes = i + 1, False, 0
-        elif m.right_style in _SECTION_END and not explicit:
-            start = i + 1
-        i += 1
-
-
-def _volta_end(measures: list[_Measure], i: int) -> int:
-    """The last measure of the volta starting at measures[i], read up to its `:|`."""
-    j = i
-    while not _section_end(measures[j]) and j + 1 < len(measures):
-        if measures[j + 1].ending is not None or measures[j + 1].start_repeat:
-            break
-        j += 1
-    return j
-
-
-def _passes(measures: list[_Measure], i: int) -> int:
-    """How often the section whose endings start at measures[i] is played."""
-    highest = 2
-    while i < len(measures) and measures[i].ending is not None:
-        highest = max([highest, *ending_numbers(measures[i].ending)])
-        j = _volta_end(measures, i)
-        if not measures[j].end_repeat:
-            break
-        i = j + 1
-    return highest
-
-
-def _section_end(m: _Measure) -> bool:
-    return m.end_repeat or m.right_style in _SECTION_END
-
-
 class _Writer:
     """Writes measures one after another, carrying key, meter and numbering along."""
 
-    def __init__(self, tune: Tune, measures: list[_Measure]) -> None:
+    def __init__(self, tune: Tune, measures: list[Measure]) -> None:
         self.tune = tune
         self.key = _signature(tune.key)
         self.meter: Meter | None = tune.meter
@@ -242,8 +125,9 @@ class _Writer:
         lengths = [x for n in notes for x in _split(n.duration)] + [n.duration for n in notes]
         self.divisions = math.lcm(*((x * 4).denominator for x in lengths)) if lengths else 1
         self.marks = _tie_and_tuplet_marks(notes)
+        self.beams: dict[int, list] = {}
 
-    def measure(self, part: ET.Element, m: _Measure) -> None:
+    def measure(self, part: ET.Element, m: Measure) -> None:
         first = part.find("measure") is None
         length = sum(
             (g[0].duration for g in _groups(m.items) if isinstance(g[0], Note) and not g[0].grace),
@@ -273,6 +157,9 @@ class _Writer:
                 self._tempo(el, self.tune.tempo, self.tune.fields.get("Q", ""))
         state: dict[tuple[str, int], int] = {}  # accidentals in force in this measure
         groups = _groups(m.items)
+        bar = self.meter.bar_length if self.meter else None
+        short = first and bar is not None and m.end - m.start < bar
+        self.beams = _beams(groups, self.meter, m.end - bar if short else m.start)
         graces = [isinstance(g[0], Note) and g[0].grace for g in groups]
         for i, group in enumerate(groups):
             item = group[0]
@@ -307,6 +194,10 @@ class _Writer:
                 _time(ET.SubElement(el, "attributes"), f.meter)
         elif f.name == "Q" and f.tempo and f.tempo != self.tempo:
             self._tempo(el, f.tempo, f.value)
+        elif f.name == "P" and f.value.strip():
+            direction = ET.SubElement(el, "direction", placement="above")
+            mark = ET.SubElement(ET.SubElement(direction, "direction-type"), "rehearsal")
+            mark.text = f.value.strip()
 
     def _tempo(self, el: ET.Element, tempo: float, text: str) -> None:
         self.tempo = tempo
@@ -377,6 +268,9 @@ class _Writer:
                     mod = ET.SubElement(note, "time-modification")
                     ET.SubElement(mod, "actual-notes").text = str(n.tuplet[0])
                     ET.SubElement(mod, "normal-notes").text = str(n.tuplet[1])
+                if ci == 0:
+                    for level, kind in self.beams.get(id(n), ()):
+                        ET.SubElement(note, "beam", number=str(level)).text = kind
                 notations: list[tuple[str, str, dict]] = [("tied", "", {"type": t}) for t in ties]
                 if ci == 0:
                     if k == 0 and "tuplet-start" in marks:
@@ -390,6 +284,66 @@ class _Writer:
                         if d in _DECORATIONS
                     ]
                 _notations(note, notations)
+
+
+_FLAGS = {"eighth": 1, "16th": 2, "32nd": 3, "64th": 4, "128th": 5}
+
+
+def _beam_unit(meter: Meter | None) -> Fraction:
+    """The stretch one beam may span: a beat, half a bar in 4/4 and in the x/2
+    meters (reels beamed in fours), a dotted beat in compound meters."""
+    if meter is None:
+        return Fraction(1, 4)
+    num, den = meter.numerator, meter.denominator
+    if den >= 8 and num % 3 == 0 and num > 3:
+        return Fraction(3, den)
+    if den == 2 or (num, den) == (4, 4):
+        return Fraction(1, 2)
+    return Fraction(2 if den >= 8 else 1, den)
+
+
+def _beams(groups: list[list], meter: Meter | None, origin: Fraction) -> dict[int, list]:
+    """Beams (level, begin/continue/end/hook) keyed by id() of the note that
+    carries them. The parser does not keep the ABC's spacing, so notes are
+    beamed by the meter, as engravers do: eighths and shorter within one
+    `_beam_unit` from `origin` share a beam; rests, longer notes, tied-over
+    lengths and the edge of a tuplet break it; grace notes stand aside."""
+    unit = _beam_unit(meter)
+    runs: list[list[tuple[Note, int]]] = []
+    last_key = None
+    for group in groups:
+        head = group[0]
+        if not isinstance(head, Note) or head.grace:
+            continue
+        written = head.duration
+        if head.tuplet is not None:
+            written = head.written or head.duration * Fraction(*head.tuplet[:2])
+        notated = _NOTATED.get(written)  # None: tied pieces, never beamed
+        level = _FLAGS.get(notated[0]) if notated and not head.measures else None
+        if level is None or head.pitch is None:
+            last_key = None
+            continue
+        tuplet_start = head.tuplet is not None and head.tuplet[2] == 0
+        key = ((head.onset - origin) // unit, head.tuplet is not None)
+        if key != last_key or tuplet_start:
+            runs.append([])
+        runs[-1].append((head, level))
+        last_key = key
+    beams: dict[int, list] = {}
+    for run in runs:
+        if len(run) < 2:
+            continue
+        for depth in range(1, max(lv for _, lv in run) + 1):
+            inside = [i for i, (_, lv) in enumerate(run) if lv >= depth]
+            for _, stretch in itertools.groupby(enumerate(inside), lambda p: p[1] - p[0]):
+                idx = [i for _, i in stretch]
+                if len(idx) == 1:
+                    kinds = ["forward hook" if idx[0] == 0 else "backward hook"]
+                else:
+                    kinds = ["begin", *["continue"] * (len(idx) - 2), "end"]
+                for i, kind in zip(idx, kinds, strict=True):
+                    beams.setdefault(id(run[i][0]), []).append((depth, kind))
+    return beams
 
 
 def _groups(items: list) -> list[list]:

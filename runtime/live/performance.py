@@ -104,7 +104,8 @@ class Performance:
         return items
 
     def _render(self, final: bool, early: bool = False) -> list[Item]:
-        tune = dataclasses.replace(self.parser.tune, events=self.events[: self.cut])
+        tune = dataclasses.replace(self.parser.tune, events=self.events[: self.cut],
+                                   complete=final)
         part, shift = _Part.latest(tune, self.written, self.done, self.style.chords)
         s = self.style
         midi = tune_to_midi(part, bpm=s.bpm, program=s.program, channel=s.channel,
@@ -249,7 +250,8 @@ class _Part:
             start -= 1
         group = [e for e in events[start:] if isinstance(e, Bar) and e.onset == onset]
         opens = any(b.kind in ("|:", "::") for b in group)
-        head = dataclasses.replace(group[0], kind="|:" if opens else "||", ending=None)
+        kind = "|:" if opens else "||"
+        head = dataclasses.replace(group[0], kind=kind, text=kind, ending=None)
         rest = [e for e in events[start:] if not (isinstance(e, Bar) and e.onset == onset)]
         first = next((e for e in rest if isinstance(e, Note) and not e.grace), None)
         if first is not None and first.bar == 0:

@@ -121,7 +121,7 @@ class LiveConfig:
                                   f"{', '.join(DEFAULT_CONTROLS)}, numbers 0..127")
         if self.abc is not None and not self.abc.is_file():
             raise AbcgenError(f"no such ABC file: {self.abc}")
-        from abcgen.runtime.abc.tune import header_text
+        from abcgen.runtime.abc.header import header_text
 
         header_text(self.meter or "4/4", self.key, self.unit)  # a bad value, named now
         # Every file the session writes, before the first note: not when a tune ends.

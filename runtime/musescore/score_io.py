@@ -258,7 +258,8 @@ class _AbcWriter:
         self.position = Fraction(0)  # in the current bar
         self.notes = 0
         self._parts: list[str] = []
-        self._bar_alters: dict[tuple[str, int], int] = {}
+        # accidentals written in the bar, by (step, octave) and by step (any octave)
+        self._bar_alters: dict[tuple[str, int | None], int] = {}
 
     def text(self) -> str:
         text = "".join(self._parts).rstrip()
@@ -349,12 +350,17 @@ class _AbcWriter:
                           self.key.fifths)
         except (KeyError, TypeError, ValueError) as err:
             raise AbcgenError(f"selection: bad pitch {p!r} ({err})") from None
-        place = (pitch.step, pitch.octave)
-        current = self._bar_alters.get(place, self.key.alter_of(pitch.step))
+        # Readers differ on how far an accidental reaches (abc2midi and abcgen: every
+        # octave of the letter; others: that octave only), so one is written wherever
+        # either reading would get this note wrong.
+        signature = self.key.alter_of(pitch.step)
+        octave = self._bar_alters.get((pitch.step, pitch.octave), signature)
+        letter = self._bar_alters.get((pitch.step, None), signature)
         accidental = ""
-        if pitch.alter != current:
+        if pitch.alter != octave or pitch.alter != letter:
             accidental = _ACCIDENTAL[pitch.alter]
-            self._bar_alters[place] = pitch.alter
+            self._bar_alters[(pitch.step, pitch.octave)] = pitch.alter
+            self._bar_alters[(pitch.step, None)] = pitch.alter
         return accidental + _letter(pitch)
 
 
