@@ -107,8 +107,8 @@ def step_latency(name: str, onnx_path: Path, ckpt: Path | None) -> None:
             best_of.setdefault(label, []).append(best)
     if "torch eager step" in best_of:
         ratio = min(best_of["torch eager step"]) / min(best_of["onnxruntime step"])
-        print(f"  best onnxruntime float step is {ratio:.1f} x faster than the best torch eager "
-              "step")
+        print(f"  best onnxruntime step ({onnx_path.name}) is {ratio:.1f} x faster than "
+              "the best torch eager step")
 
 
 def step_worker(threads: int, onnx_path: Path, ckpt: Path | None) -> None:

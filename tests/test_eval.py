@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -133,7 +134,7 @@ def test_eval_writes_scores_and_audio_of_sampled_tunes(evaluated):
     page = (out / "report.html").read_text()
     for run in report["runs"]:  # the first two tunes of each run, by default
         for i, text in enumerate(run["examples"][:2], 1):
-            stem = f"{run['name'].lower().replace(' ', '-')}-{i}"
+            stem = re.sub(r"[^a-z0-9.]+", "-", f"{run['name']} {i}".lower())  # no ':' in names
             svg = (out / "tunes" / f"{stem}.svg").read_text()
             assert f"tunes/{stem}.svg" in page and f"tunes/{stem}.ogg" in page
             assert f"{run['name']} #{i}" in svg  # the title the page gives it

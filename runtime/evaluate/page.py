@@ -10,6 +10,7 @@ the folder can be copied or served as it is.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,7 @@ def render_examples(report: dict[str, Any], out: Path, *, per_run: int,
     for run in report["runs"]:
         for i, text in enumerate(run["examples"][:per_run], 1):
             title = f"{run['name']} #{i}"
-            stem = title.replace(" #", "-").replace(" ", "-").lower()
+            stem = re.sub(r"[^a-z0-9.]+", "-", title.lower()).strip("-")  # any file system
             example = Example(title, format_abc(text, index=i, title=title))
             tune = parse(example.abc)
             try:

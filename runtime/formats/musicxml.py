@@ -21,34 +21,13 @@ from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Key, Meter, Note
 from abcgen.runtime.abc.fields import MODE_NAMES
 from abcgen.runtime.abc.repeats import ending_numbers
 from abcgen.runtime.atomic import write_atomic
+from abcgen.runtime.formats.note_values import NOTATED, beams, notated, split
 from abcgen.runtime.formats.score_layout import Measure, layout
 
 _HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     '<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN"'
     ' "http://www.musicxml.org/dtds/partwise.dtd">\n'
-)
-_TYPES = {
-    Fraction(2): "breve",
-    Fraction(1): "whole",
-    Fraction(1, 2): "half",
-    Fraction(1, 4): "quarter",
-    Fraction(1, 8): "eighth",
-    Fraction(1, 16): "16th",
-    Fraction(1, 32): "32nd",
-    Fraction(1, 64): "64th",
-    Fraction(1, 128): "128th",
-}
-# every length one note value shows: (type, dots), longest first
-_NOTATED = dict(
-    sorted(
-        (
-            (base * (2 - Fraction(1, 2**dots)), (name, dots))
-            for base, name in _TYPES.items()
-            for dots in range(3)
-        ),
-        reverse=True,
-    )
 )
 _ACCIDENTALS = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
 # ABC decoration (with or without its !..! or +..+) -> (notations child, element)
@@ -122,7 +101,7 @@ class _Writer:
         self.tempo: float | None = None
         self.number = 0
         notes = [n for m in measures for n in m.items if isinstance(n, Note) and not n.grace]
-        lengths = [x for n in notes for x in _split(n.duration)] + [n.duration for n in notes]
+        lengths = [x for n in notes for x in split(n.duration)] + [n.duration for n in notes]
         self.divisions = math.lcm(*((x * 4).denominator for x in lengths)) if lengths else 1
         self.marks = _tie_and_tuplet_marks(notes)
         self.beams: dict[int, list] = {}
@@ -159,7 +138,7 @@ class _Writer:
         groups = _groups(m.items)
         bar = self.meter.bar_length if self.meter else None
         short = first and bar is not None and m.end - m.start < bar
-        self.beams = _beams(groups, self.meter, m.end - bar if short else m.start)
+        self.beams = beams(groups, self.meter, m.end - bar if short else m.start)
         graces = [isinstance(g[0], Note) and g[0].grace for g in groups]
         for i, group in enumerate(groups):
             item = group[0]
@@ -205,11 +184,11 @@ class _Writer:
         metronome = ET.SubElement(ET.SubElement(direction, "direction-type"), "metronome")
         m = re.search(r"(\d+)/(\d+)\s*=\s*(\d+(?:\.\d+)?)", text)
         beat = Fraction(int(m[1]), int(m[2])) if m and int(m[2]) else None
-        name, dots = _NOTATED.get(beat, ("quarter", 0)) if beat else ("quarter", 0)
+        name, dots = NOTATED.get(beat, ("quarter", 0)) if beat else ("quarter", 0)
         ET.SubElement(metronome, "beat-unit").text = name
         for _ in range(dots):
             ET.SubElement(metronome, "beat-unit-dot")
-        per_minute = m[3] if m and beat in _NOTATED else f"{tempo:g}"
+        per_minute = m[3] if m and beat in NOTATED else f"{tempo:g}"
         ET.SubElement(metronome, "per-minute").text = per_minute
         ET.SubElement(direction, "sound", tempo=f"{tempo:g}")
 
@@ -217,17 +196,17 @@ class _Writer:
         """One note or chord, split into tied notes where no single value shows its length."""
         head = group[0]
         if head.grace:
-            pieces = [(None, _notated(head.duration))]
+            pieces = [(None, notated(head.duration))]
         elif head.tuplet is not None:
             p, q, _ = head.tuplet
             written = head.written or head.duration * Fraction(p, q)
-            pieces = [(head.duration, _notated(written))]
+            pieces = [(head.duration, notated(written))]
         elif head.measures:
             pieces = [(head.duration, None)]
         else:
-            pieces = [(x, _notated(x)) for x in _split(head.duration)]
+            pieces = [(x, notated(x)) for x in split(head.duration)]
         last = len(pieces) - 1
-        for k, (duration, notated) in enumerate(pieces):
+        for k, (duration, value) in enumerate(pieces):
             for ci, n in enumerate(group):
                 marks = self.marks.get(id(n), set())
                 ties = []
@@ -256,9 +235,9 @@ class _Writer:
                 for t in ties:
                     ET.SubElement(note, "tie", type=t)
                 ET.SubElement(note, "voice").text = "1"
-                if notated is not None:
-                    ET.SubElement(note, "type").text = notated[0]
-                    for _ in range(notated[1]):
+                if value is not None:
+                    ET.SubElement(note, "type").text = value[0]
+                    for _ in range(value[1]):
                         ET.SubElement(note, "dot")
                 if k == 0 and n.pitch is not None:
                     shown = _accidental(n, self.key, state, "stop" in marks)
@@ -284,66 +263,6 @@ class _Writer:
                         if d in _DECORATIONS
                     ]
                 _notations(note, notations)
-
-
-_FLAGS = {"eighth": 1, "16th": 2, "32nd": 3, "64th": 4, "128th": 5}
-
-
-def _beam_unit(meter: Meter | None) -> Fraction:
-    """The stretch one beam may span: a beat, half a bar in 4/4 and in the x/2
-    meters (reels beamed in fours), a dotted beat in compound meters."""
-    if meter is None:
-        return Fraction(1, 4)
-    num, den = meter.numerator, meter.denominator
-    if den >= 8 and num % 3 == 0 and num > 3:
-        return Fraction(3, den)
-    if den == 2 or (num, den) == (4, 4):
-        return Fraction(1, 2)
-    return Fraction(2 if den >= 8 else 1, den)
-
-
-def _beams(groups: list[list], meter: Meter | None, origin: Fraction) -> dict[int, list]:
-    """Beams (level, begin/continue/end/hook) keyed by id() of the note that
-    carries them. The parser does not keep the ABC's spacing, so notes are
-    beamed by the meter, as engravers do: eighths and shorter within one
-    `_beam_unit` from `origin` share a beam; rests, longer notes, tied-over
-    lengths and the edge of a tuplet break it; grace notes stand aside."""
-    unit = _beam_unit(meter)
-    runs: list[list[tuple[Note, int]]] = []
-    last_key = None
-    for group in groups:
-        head = group[0]
-        if not isinstance(head, Note) or head.grace:
-            continue
-        written = head.duration
-        if head.tuplet is not None:
-            written = head.written or head.duration * Fraction(*head.tuplet[:2])
-        notated = _NOTATED.get(written)  # None: tied pieces, never beamed
-        level = _FLAGS.get(notated[0]) if notated and not head.measures else None
-        if level is None or head.pitch is None:
-            last_key = None
-            continue
-        tuplet_start = head.tuplet is not None and head.tuplet[2] == 0
-        key = ((head.onset - origin) // unit, head.tuplet is not None)
-        if key != last_key or tuplet_start:
-            runs.append([])
-        runs[-1].append((head, level))
-        last_key = key
-    beams: dict[int, list] = {}
-    for run in runs:
-        if len(run) < 2:
-            continue
-        for depth in range(1, max(lv for _, lv in run) + 1):
-            inside = [i for i, (_, lv) in enumerate(run) if lv >= depth]
-            for _, stretch in itertools.groupby(enumerate(inside), lambda p: p[1] - p[0]):
-                idx = [i for _, i in stretch]
-                if len(idx) == 1:
-                    kinds = ["forward hook" if idx[0] == 0 else "backward hook"]
-                else:
-                    kinds = ["begin", *["continue"] * (len(idx) - 2), "end"]
-                for i, kind in zip(idx, kinds, strict=True):
-                    beams.setdefault(id(run[i][0]), []).append((depth, kind))
-    return beams
 
 
 def _groups(items: list) -> list[list]:
@@ -380,29 +299,6 @@ def _tie_and_tuplet_marks(notes: list[Note]) -> dict[int, set[str]]:
         if after is None or after.tuplet is None or after.tuplet[2] == 0:
             marks.setdefault(id(n), set()).add("tuplet-stop")
     return marks
-
-
-def _split(length: Fraction) -> list[Fraction]:
-    """Note values, longest first, that add up to `length`."""
-    pieces = []
-    while length > 0:
-        fit = next((v for v in _NOTATED if v <= length), None)
-        if fit is None:  # shorter than a 128th: too small to show, so lengthen the last value
-            if not pieces:
-                pieces.append(length)
-            else:
-                pieces[-1] += length
-            break
-        pieces.append(fit)
-        length -= fit
-    return pieces
-
-
-def _notated(length: Fraction) -> tuple[str, int]:
-    """The note value that shows `length`, or the longest one shorter than it."""
-    return _NOTATED.get(length) or next(
-        (v for k, v in _NOTATED.items() if k <= length), ("128th", 0)
-    )
 
 
 def _accidental(n: Note, key: Key | None, state: dict, tied_over: bool) -> str | None:
