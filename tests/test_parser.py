@@ -454,22 +454,6 @@ def test_one_character_at_a_time_gives_the_same_tune():
         assert p.work <= 4 * len(text)
 
 
-def test_bar_line_allowed_follows_the_bar_check():
-    p = Parser()
-    p.feed(HEAD + "AB")
-    assert p.bar_line_allowed()  # a pickup
-    p.feed("|c4 ")
-    assert p.bar_so_far == F(1, 2)  # c4 is held, and counted
-    assert not p.bar_line_allowed("|") and p.bar_line_allowed(":|")
-    p.feed("d4 ")
-    assert p.bar_line_allowed() and p.bar_so_far == F(1)
-    p.feed("e ")
-    assert not p.bar_line_allowed()  # too long whatever the bar line
-    free = Parser()
-    free.feed("M:none\nL:1/8\nK:C\nABCDEFGABC")
-    assert free.bar_line_allowed()
-
-
 # -- field values --------------------------------------------------------------------
 
 

@@ -59,15 +59,14 @@ def parse(text: str) -> Tune:
 
 
 class Parser(NoteTokens, FieldTokens):
-    """Reads one tune incrementally.
+    """Reads one tune incrementally, so that live playback can render a tune
+    while the model is still writing it.
 
-    State worth inspecting (constrained generation reads it): `in_body`,
-    `key`, `meter`, `unit`; `time` (onset of the next released note),
-    `bar_start` and `bar` (onset and index of the bar being filled);
-    `bar_so_far` and `bar_line_allowed()`; `held` (notes and bar lines
-    waiting for the next token); `open_chord`, `in_grace`, `tuplet_left`,
-    `slurs`; `pending` (text not yet a token: an open string, `!..!` or
-    inline field shows there).
+    State: `in_body`, `key`, `meter`, `unit`; `time` (onset of the next
+    released note), `bar_start` and `bar` (onset and index of the bar being
+    filled); `held` (notes and bar lines waiting for the next token);
+    `open_chord`, `in_grace`, `tuplet_left`, `slurs`; `pending` (text not yet
+    a token: an open string, `!..!` or inline field shows there).
     """
 
     def __init__(self) -> None:
@@ -120,32 +119,6 @@ class Parser(NoteTokens, FieldTokens):
     @property
     def bar_start(self) -> Fraction:
         return self.bars.start
-
-    @property
-    def bar_so_far(self) -> Fraction:
-        """Length of the bar being written, held notes included (not `pending`
-        text: `c4` at the very end may still become `c4/`)."""
-        return self._open_bar()[0]
-
-    def bar_line_allowed(self, kind: str = "|") -> bool:
-        """Whether a bar line of this kind written now keeps the tune valid: the
-        bar is full, or short where a short bar is fine (runtime/abc/bars.py)."""
-        so_far, clock = self._open_bar()
-        need = clock.need(self.meter) if self.in_body else None
-        if need is None or not clock.has_notes or so_far == need:
-            return True
-        return so_far < need and clock.short_is_fine(kind)
-
-    def _open_bar(self) -> tuple[Fraction, BarClock]:
-        """The bar being written as if everything held were released."""
-        time, clock = self.time, replace(self.bars)
-        for item in self.held:
-            if isinstance(item, BarLine):
-                clock.close(time, None, "ending" if item.ending else item.kind, 0, 0)
-            elif isinstance(item, Group) and not item.grace:
-                time += item.written * item.scale if item.tuplet else item.written
-                clock.add(item.measures)
-        return time - clock.start, clock
 
     def feed(self, text: str) -> list[Event]:
         """Read more text; return the events it made certain."""

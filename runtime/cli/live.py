@@ -16,7 +16,7 @@ RANDOM = "random"
 
 
 def _controls(specs: list[str]) -> dict[str, int]:
-    from abcgen.runtime.live.session import DEFAULT_CONTROLS
+    from abcgen.runtime.live.config import DEFAULT_CONTROLS
 
     controls = dict(DEFAULT_CONTROLS)
     for spec in specs:
@@ -126,8 +126,9 @@ def live(
         return
 
     from abcgen.runtime.generate.sampling import random_seed
+    from abcgen.runtime.live.config import LiveConfig
     from abcgen.runtime.live.performance import Style
-    from abcgen.runtime.live.session import LiveConfig, run
+    from abcgen.runtime.live.session import run
 
     seed = random_seed() if seed is None else seed
 
