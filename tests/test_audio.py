@@ -152,7 +152,8 @@ def test_a_long_tune_encodes_to_ogg(tmp_path, capsys):
 def test_generate_writes_audio(tmp_path, capsys):
     code, out, err = run(["generate", "--seed", "5", "--num", "2", "--bpm", "150",
                           "-o", str(tmp_path / "new.wav")], capsys)
-    assert code == 0 and out == "", err
+    assert code == 0, err
+    assert out == "".join(f"wrote {tmp_path / f'new-{i}.wav'}\n" for i in (1, 2))
     for i in (1, 2):
         frames, rate = read_wav(tmp_path / f"new-{i}.wav")
         assert len(frames) / rate > 3 and np.abs(frames).max() == pytest.approx(0.89, abs=0.01)

@@ -161,11 +161,11 @@ def _write(kind: str | None, paths: list[Path], texts: list[str], titles: list[s
         from abcgen.runtime.atomic import write_atomic
 
         write_atomic(paths[0], "\n".join(abc))
-        typer.echo(f"wrote {paths[0]}", err=True)
+        typer.echo(f"wrote {paths[0]}")  # as convert reports: on stdout
         return
     from abcgen.runtime.abc.parser import parse
     from abcgen.runtime.formats.convert import write_tune
 
     for text, path in zip(abc, paths, strict=True):
         write_tune(kind, parse(text), path, **opts)
-        typer.echo(f"wrote {path}", err=True)
+        typer.echo(f"wrote {path}")
