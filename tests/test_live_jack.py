@@ -589,7 +589,7 @@ def test_soak_ten_minutes_of_music_with_flat_memory(server, tmp_path, source):
         tunes = ["--model", str(exported(tmp_path, "tiny")), "--max-chars", "600", "--seed", "1"]
     scale = 0.05  # 10 minutes of music in 30 seconds
 
-    def scenario(attempt: int) -> None:
+    def scenario(attempt: int) -> dict[str, list[int]]:
         receiver = Receiver(server, tmp_path / f"received-{attempt}.txt")
         record = tmp_path / f"take-{attempt}.mid"
         daemon = live(server, tmp_path, *tunes, "--bpm", "120", "--gap", "1",
@@ -616,13 +616,14 @@ def test_soak_ten_minutes_of_music_with_flat_memory(server, tmp_path, source):
         music = sum(m.time for m in mido.MidiFile(record)) / scale
         print(f"{music / 60:.1f} min of music, {len(played)} notes")
         assert music >= 600
-        for role, sizes in heap.items():
-            settled, last = sizes[len(sizes) // 4], sizes[-1]
-            print(f"{role} heap: {settled / 1e6:.1f} MB after a quarter, {last / 1e6:.1f} MB "
-                  "at the end")
-            assert last < settled * 1.10
+        return heap
 
-    clean_run(server, scenario)
+    # Memory is judged outside clean_run: a missed JACK cycle excuses lost MIDI, not growth.
+    for role, sizes in clean_run(server, scenario).items():
+        settled, last = sizes[len(sizes) // 4], sizes[-1]
+        print(f"{role} heap: {settled / 1e6:.1f} MB after a quarter, {last / 1e6:.1f} MB "
+              "at the end")
+        assert last < settled * 1.10
 
 
 def _composer(pid: int) -> list[int]:

@@ -73,7 +73,7 @@ def beams(groups: list[list], meter: Meter | None, origin: Fraction) -> dict[int
             runs.append([])
         runs[-1].append((head, level))
         last_key = key
-    beams: dict[int, list] = {}
+    out: dict[int, list] = {}
     for run in runs:
         if len(run) < 2:
             continue
@@ -86,8 +86,8 @@ def beams(groups: list[list], meter: Meter | None, origin: Fraction) -> dict[int
                 else:
                     kinds = ["begin", *["continue"] * (len(idx) - 2), "end"]
                 for i, kind in zip(idx, kinds, strict=True):
-                    beams.setdefault(id(run[i][0]), []).append((depth, kind))
-    return beams
+                    out.setdefault(id(run[i][0]), []).append((depth, kind))
+    return out
 
 
 def split(length: Fraction) -> list[Fraction]:
