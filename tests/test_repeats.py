@@ -15,6 +15,8 @@ from fractions import Fraction
 import pytest
 from layouts import LAYOUTS, PARTS, random_layout, tune_text
 
+from abcgen.runtime.abc.bars import takes_ending_number
+from abcgen.runtime.abc.events import Bar
 from abcgen.runtime.abc.parser import Parser, parse
 from abcgen.runtime.abc.repeats import expand, part_order, play_order
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
@@ -43,6 +45,23 @@ def test_the_layouts_above_are_what_abc2midi_plays():
     for header, body, played in cases:
         notes = run_abc2midi(tune_text(body, header)).notes
         assert "".join(letters[n.pitch] for n in notes) == played, (header, body)
+
+
+BAR_RUNS = ["|", ":|", ":||", "|:|", "::|", "|||", "[||", "|]|", "||", "|]", "::", "[|", "|:",
+            ":|]", "||:", ":|:", "[|:", ":||:", ":|||", "|:||"]  # fmt: skip
+
+
+@needs_abc2midi
+@pytest.mark.parametrize("bar", BAR_RUNS)
+def test_an_ending_number_straight_after_a_bar_line_warns_where_abc2midi_reads_none(bar):
+    # `...d2(eg)||1 (fd)cA` (ryansMammoth) means an ending; abc2midi reads none after
+    # `||`: abcgen plays the ending the writer meant, and says abc2midi will not
+    text = tune_text(f"|:C2 {bar}1 D2:|2 E2|]")
+    refused = any("Unrecognized character: 1" in m.text for m in run_abc2midi(text).messages)
+    tune = parse(text)
+    assert takes_ending_number(bar) is not refused
+    assert [d.severity for d in tune.diagnostics] == (["warning"] if refused else [])
+    assert any(b.ending == "1" for b in tune.events if isinstance(b, Bar))
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ then it may be the tune's last. A bar too long is always an error.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -28,6 +29,16 @@ def bar_kind(text: str) -> str:
     if text.startswith("["):
         return "[|"
     return "|]" if "]" in text else "||" if text.count("|") > 1 else "|"
+
+
+# How abc2midi cuts a run of bar-line characters into bar lines, longest first.
+_ABC2MIDI_BARS = re.compile(r"\|\||\|\]|\|:|:\||::|\[\||.")
+
+
+def takes_ending_number(text: str) -> bool:
+    """Whether abc2midi reads digits straight after the bar line `text` as an ending
+    (`|1`, `:|2`): only after `|` or `:|`; after `||1` or `::2` it reads no ending."""
+    return _ABC2MIDI_BARS.findall(text)[-1] in ("|", ":|")
 
 
 @dataclass

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import replace
 from fractions import Fraction
 
-from abcgen.runtime.abc.bars import BarClock, bar_kind
+from abcgen.runtime.abc.bars import BarClock, bar_kind, takes_ending_number
 from abcgen.runtime.abc.events import Bar, Diagnostic, Event, Key, Meter, Note, Tune
 from abcgen.runtime.abc.field_tokens import FieldTokens
 from abcgen.runtime.abc.lexer import Lexer, Token
@@ -152,8 +152,11 @@ class Parser(NoteTokens, FieldTokens):
 
     def _on_bar(self, t: Token) -> None:
         self._close_open_parts(t)
-        kind = bar_kind(t.match["barline"])
-        self.held.append(BarLine(kind, t.line, t.col, t.match["barending"], t.match["barline"]))
+        text, ending = t.match["barline"], t.match["barending"]
+        if ending and not takes_ending_number(text):
+            self._warn(t, f"ending {ending} straight after `{text}` is played as an ending, "
+                          f"but abc2midi reads no ending there: write `{text}[{ending}`")
+        self.held.append(BarLine(bar_kind(text), t.line, t.col, ending, text))
         self._accidentals.clear()
 
     def _on_ending(self, t: Token) -> None:
