@@ -271,29 +271,34 @@ def test_tuplets_and_ties_between_notes():
 
 
 def beams(text: str) -> list[str]:
-    """Each note's beams, as 'level:kind' joined by spaces ('' for none)."""
+    """The beams of each note or chord (grace notes aside), as 'level:kind' joined by
+    spaces ('' for none)."""
     return [" ".join(f"{b.get('number')}:{b.text}" for b in n.findall("beam"))
-            for n in xml_of(text).findall(".//note")]
+            for n in xml_of(text).findall(".//note")
+            if n.find("grace") is None and n.find("chord") is None]
 
 
 @pytest.mark.parametrize("meter, body, groups", [
     ("6/8", "GAB dBG|", [3, 3]),  # a jig: two dotted-quarter beats
     ("9/8", "GAB dBG ABc|", [3, 3, 3]),  # a slip jig
     ("4/4", "GABc dBGB|", [4, 4]),  # a reel: half a bar per beam
+    ("4/4", "GA Bc dB GB|", [2, 2, 2, 2]),  # ... or beat by beat, as written
+    ("4/4", "GABcdBGB|", [8]),  # ... or the whole bar under one beam
     ("2/4", "GA Bc|", [2, 2]),  # a polka: one beat per beam
-    ("3/4", "GA Bc de|", [2, 2, 2]),  # a waltz
+    ("3/4", "G\"D\"A B{c}c !trill!de|", [2, 2, 2]),  # chord symbols, graces, decorations join
+    ("3/4", "[GB][Ac] [Bd]\n[ce][df] [eg]|", [2, 1, 2, 1]),  # chords; a line break breaks
 ])
-def test_eighths_are_beamed_by_the_meters_beat(meter, body, groups):
-    got = beams(f"X:1\nM:{meter}\nL:1/8\nK:G\n{body}]\n")
-    want = [k for n in groups for k in ["1:begin", *["1:continue"] * (n - 2), "1:end"]]
-    assert got == want
+def test_eighths_are_beamed_as_the_abc_spaces_them(meter, body, groups):
+    want = [k for n in groups
+            for k in (["1:begin", *["1:continue"] * (n - 2), "1:end"] if n > 1 else [""])]
+    assert beams(f"X:1\nM:{meter}\nL:1/8\nK:G\n{body}]\n") == want
 
 
-def test_rests_long_notes_and_tuplets_break_beams_and_sixteenths_get_a_second_beam():
+def test_rests_long_notes_and_spaces_break_beams_and_sixteenths_get_a_second_beam():
     got = beams("X:1\nM:4/4\nL:1/8\nK:G\nG>A Bz c2 (3def|g/a/b c'2 z4|]\n")
     assert got == [
-        "1:begin", "1:continue 2:backward hook", "1:end",  # the dotted pair and B, then a rest
-        "", "", "1:begin", "1:continue", "1:end",  # rest, quarter, a triplet beamed alone
+        "1:begin", "1:end 2:backward hook", "", "",  # the dotted pair; B alone, a rest
+        "", "1:begin", "1:continue", "1:end",  # a quarter, a triplet
         "1:begin 2:begin", "1:continue 2:end", "1:end", "", "",
     ]
 

@@ -86,7 +86,7 @@ def test_every_feature_shows():
     assert repeat_signs(svg) == 2 * sum(isinstance(e, Bar) and e.kind == ":|"
                                         for e in tune.events)
     c = classes(svg)
-    assert c["beam"] == 9  # by half bars; the triplet alone; none across the tie or the pickup
+    assert c["beam"] == 10  # as spaced: 2, 1, 2 and 1 in the A part's bars, 4 in the B part's
     assert c["meterSig"] == 1 and c["keySig"] >= 1 and c["keyAccid"] >= 2  # D major: 2 sharps
     assert "The Test Reel" in svg
     assert c["page-margin"] == 1  # one page

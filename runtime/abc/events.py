@@ -73,6 +73,7 @@ class Note:
     invisible: bool = False  # `x` rests
     measures: int = 0  # multi-measure rest `Z4`: number of bars, else 0
     decorations: tuple[str, ...] = ()
+    spaced: bool = False  # written after a space or line break: ABC's beams break there
 
     @property
     def is_rest(self) -> bool:

@@ -105,6 +105,7 @@ class Group:
     grace: bool = False
     invisible: bool = False
     measures: int = 0
+    spaced: bool = False
 
 
 @dataclass(slots=True)
@@ -208,6 +209,7 @@ class NoteTokens:
             self.held.append(group)
             self._last_group = group
             return
+        group.spaced, self.spaced = self.spaced, False
         if self._broken is not None:
             self._apply_broken(group, t)
         self._release()

@@ -65,7 +65,7 @@ class Parser(NoteTokens, FieldTokens):
     State: `in_body`, `key`, `meter`, `unit`; `time` (onset of the next
     released note), `bar_start` and `bar` (onset and index of the bar being
     filled); `held` (notes and bar lines waiting for the next token);
-    `open_chord`, `in_grace`, `tuplet_left`, `slurs`; `pending` (text not yet
+    `open_chord`, `in_grace`, `tuplet_left`, `slurs`, `spaced`; `pending` (text not yet
     a token: an open string, `!..!` or inline field shows there).
     """
 
@@ -83,6 +83,7 @@ class Parser(NoteTokens, FieldTokens):
         self.in_grace = False
         self.tuplet_left = 0
         self.slurs = 0
+        self.spaced = True  # a space or line break since the last note (not in a chord)
         self._lexer = Lexer()
         self._out: list[Event] = []
         self._header: list[tuple[str, str, int, int]] = []  # name, value, line, col
@@ -144,6 +145,8 @@ class Parser(NoteTokens, FieldTokens):
                 self._release()  # what is held comes first in written order
             if kind not in _SILENT:
                 getattr(self, "_on_" + kind)(token)
+            elif kind != "ignored" and not self.in_grace and self.open_chord is None:
+                self.spaced = True
             if self.done:
                 self._after_end(self._lexer.pending)
                 return
@@ -197,7 +200,7 @@ class Parser(NoteTokens, FieldTokens):
                 self._emit(
                     Note(self.time, duration, h.pitch, self.bars.index, h.line, h.col, item.written,
                          h.accidental, h.tie, item.grace, item.tuplet, i, item.invisible,
-                         item.measures, h.decorations)
+                         item.measures, h.decorations, item.spaced)
                 )  # fmt: skip
             if item.grace:
                 continue

@@ -136,9 +136,7 @@ class _Writer:
                 self._tempo(el, self.tune.tempo, self.tune.fields.get("Q", ""))
         state: dict[tuple[str, int], int] = {}  # accidentals in force in this measure
         groups = _groups(m.items)
-        bar = self.meter.bar_length if self.meter else None
-        short = first and bar is not None and m.end - m.start < bar
-        self.beams = beams(groups, self.meter, m.end - bar if short else m.start)
+        self.beams = beams(groups)
         graces = [isinstance(g[0], Note) and g[0].grace for g in groups]
         for i, group in enumerate(groups):
             item = group[0]

@@ -1,12 +1,12 @@
 """How a length is written: note values (with dots, or tied where no single
-value shows it) and the beams that group short notes within a beat."""
+value shows it) and the beams that group short notes as the ABC spaces them."""
 
 from __future__ import annotations
 
 import itertools
 from fractions import Fraction
 
-from abcgen.runtime.abc.events import Meter, Note
+from abcgen.runtime.abc.events import Note
 
 TYPES = {
     Fraction(2): "breve",
@@ -33,28 +33,14 @@ NOTATED = dict(
 _FLAGS = {"eighth": 1, "16th": 2, "32nd": 3, "64th": 4, "128th": 5}
 
 
-def _beam_unit(meter: Meter | None) -> Fraction:
-    """The stretch one beam may span: a beat, half a bar in 4/4 and in the x/2
-    meters (reels beamed in fours), a dotted beat in compound meters."""
-    if meter is None:
-        return Fraction(1, 4)
-    num, den = meter.numerator, meter.denominator
-    if den >= 8 and num % 3 == 0 and num > 3:
-        return Fraction(3, den)
-    if den == 2 or (num, den) == (4, 4):
-        return Fraction(1, 2)
-    return Fraction(2 if den >= 8 else 1, den)
-
-
-def beams(groups: list[list], meter: Meter | None, origin: Fraction) -> dict[int, list]:
+def beams(groups: list[list]) -> dict[int, list]:
     """Beams (level, begin/continue/end/hook) keyed by id() of the note that
-    carries them. The parser does not keep the ABC's spacing, so notes are
-    beamed by the meter, as engravers do: eighths and shorter within one
-    `_beam_unit` from `origin` share a beam; rests, longer notes, tied-over
-    lengths and the edge of a tuplet break it; grace notes stand aside."""
-    unit = _beam_unit(meter)
+    carries them. As ABC has it (2.1, section 4.7), eighths and shorter written
+    without a space between them share a beam (`GABc dBGB`: two beams of
+    four); rests, longer notes and tied-over lengths break it; grace notes and
+    chord symbols stand aside."""
     runs: list[list[tuple[Note, int]]] = []
-    last_key = None
+    joined = False  # the last main note may take a beam
     for group in groups:
         head = group[0]
         if not isinstance(head, Note) or head.grace:
@@ -65,14 +51,12 @@ def beams(groups: list[list], meter: Meter | None, origin: Fraction) -> dict[int
         notated = NOTATED.get(written)  # None: tied pieces, never beamed
         level = _FLAGS.get(notated[0]) if notated and not head.measures else None
         if level is None or head.pitch is None:
-            last_key = None
+            joined = False
             continue
-        tuplet_start = head.tuplet is not None and head.tuplet[2] == 0
-        key = ((head.onset - origin) // unit, head.tuplet is not None)
-        if key != last_key or tuplet_start:
+        if not joined or head.spaced:
             runs.append([])
         runs[-1].append((head, level))
-        last_key = key
+        joined = True
     out: dict[int, list] = {}
     for run in runs:
         if len(run) < 2:
