@@ -45,7 +45,7 @@ from abcgen.runtime.abc.notes import (
 )
 from abcgen.runtime.abc.repeats import open_repeat
 
-_SILENT = {"ws", "nl", "ignored"}
+_SILENT = {"ignored"}
 _EMITTING = {"inline", "field", "line", "music", "blank"}  # tokens that emit events now
 
 
@@ -145,11 +145,16 @@ class Parser(NoteTokens, FieldTokens):
                 self._release()  # what is held comes first in written order
             if kind not in _SILENT:
                 getattr(self, "_on_" + kind)(token)
-            elif kind != "ignored" and not self.in_grace and self.open_chord is None:
-                self.spaced = True
             if self.done:
                 self._after_end(self._lexer.pending)
                 return
+
+    def _on_ws(self, t: Token) -> None:
+        """A space or line break between notes breaks their beam (ABC 2.1, 4.7)."""
+        if not self.in_grace and self.open_chord is None:
+            self.spaced = True
+
+    _on_nl = _on_ws
 
     # -- bar lines ---------------------------------------------------------------
 
