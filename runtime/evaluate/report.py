@@ -37,11 +37,11 @@ from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.forms import form_histograms, summarise_forms, tune_form
-from abcgen.runtime.generate.constraints import BatchConstraint
 from abcgen.runtime.generate.forms import FormChoice
-from abcgen.runtime.generate.generator import DEFAULT_MAX_CHARS, generate
+from abcgen.runtime.generate.generator import Generator
 from abcgen.runtime.generate.model import Model
-from abcgen.runtime.generate.sampling import SamplingOptions
+from abcgen.runtime.generate.params import DEFAULT_MAX_CHARS, GeneratorParams
+from abcgen.runtime.generate.prime import prime_text
 
 COPY_RUN = 4  # bars: a tune with this many consecutive bars of one training tune copies it
 FINAL = {"|]", "||", ":|", "::"}
@@ -265,16 +265,14 @@ def _spread(x: np.ndarray) -> dict[str, float]:
             "p10": float(np.percentile(x, 10)), "p90": float(np.percentile(x, 90))}
 
 
-def sample_tunes(model: Model, *, num: int, temperature: float, seed: int,
-                 form: FormChoice | None, max_chars: int, prime: str = ""
-                 ) -> tuple[list[tuple[str, bool]], int]:  # fmt: skip
-    """(text, ended) of `num` tunes from BOS (and `prime`), in `form` under the
-    constraint mask (None: without the mask), and how often the mask fell back."""
-    mask = (BatchConstraint(model.info.vocab, num, max_chars=max_chars, form=form, seed=seed)
-            if form is not None else None)
-    tunes = generate(model, prime, num=num, sampling=SamplingOptions(temperature=temperature),
-                     seed=seed, max_chars=max_chars, mask=mask)
-    return [(t.text, t.ended) for t in tunes], mask.fallbacks if mask is not None else 0
+def sample_tunes(model: Model, params: GeneratorParams) -> tuple[list[tuple[str, bool]], int]:
+    """(text, ended) of the tunes `params` asks for, and how often the mask fell back."""
+    gen = Generator(model, params)
+    gen.append(params.prime)
+    while not gen.is_done():
+        gen.generate_next()
+    return ([(t.text, t.ended) for t in gen.results()],
+            gen.mask.fallbacks if gen.mask is not None else 0)
 
 
 def evaluate(
@@ -284,7 +282,7 @@ def evaluate(
     num: int = 100,
     temperatures: Sequence[float] = (1.0,),
     forms: Sequence[FormChoice] = (FormChoice(auto=True),),
-    prime: str = "",
+    meter: str | None = None,
     seed: int = 0,
     max_chars: int = DEFAULT_MAX_CHARS,
     abc2midi: bool = True,
@@ -301,7 +299,7 @@ def evaluate(
         "test_tunes": len(splits["test"]),
         "test_bpc": bits_per_char(model, splits["test"]) if splits["test"] else None,
         "settings": {"num": num, "temperatures": list(temperatures), "seed": seed,
-                     "forms": [f.key for f in forms], "prime": prime,
+                     "forms": [f.key for f in forms], "prime": prime_text(meter),
                      "max_chars": max_chars, "abc2midi": abc2midi},
         "runs": [],
     }
@@ -315,8 +313,10 @@ def evaluate(
     form_hists = {"test split": form_histograms(test_forms)}
     for temperature in temperatures:
         for form in [*forms, None]:
-            texts, fallbacks = sample_tunes(model, num=num, temperature=temperature, seed=seed,
-                                            form=form, max_chars=max_chars, prime=prime)
+            params = GeneratorParams(meter=meter, num=num, temperature=temperature, seed=seed,
+                                     max_chars=max_chars, form=form or FormChoice(),
+                                     free=form is None)
+            texts, fallbacks = sample_tunes(model, params)
             facts = [tune_facts(t, ended, copies, abc2midi) for t, ended in texts]
             found = [tune_form(f.tune) for f in facts]
             name = f"T{temperature:g} " + (f"form {form.key}" if form is not None else "no mask")
