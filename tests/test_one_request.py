@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import re
 from itertools import islice
+from pathlib import Path
 
 import pytest
 from cli import run
@@ -53,7 +54,7 @@ def test_the_command_line_generates_the_requested_tunes(reference, capsys):
 
 def test_the_plugin_generates_the_requested_tunes(reference, tmp_path):
     answer = generate_for_plugin(Request(**REQUEST), tmp_path)
-    written = [open(t["files"]["abc"], encoding="utf-8").read() for t in answer["tunes"]]
+    written = [Path(t["files"]["abc"]).read_text(encoding="utf-8") for t in answer["tunes"]]
     assert answer["seed"] == 5
     assert [music(t) for t in written] == [music(t) for t in reference]
 
