@@ -15,7 +15,7 @@ from tiny_models import make_checkpoint, real_tunes
 from typer.testing import CliRunner
 
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.evaluate.report import bits_per_char
+from abcgen.runtime.evaluate.bits import bits_per_char
 from abcgen.runtime.generate.model import Model
 from abcgen.trainer import checkpoint
 from abcgen.trainer.checkpoint import load_trained

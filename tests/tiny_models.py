@@ -61,11 +61,12 @@ def make_checkpoint(
     return path
 
 
-def exported(folder: Path, name: str = "model", **shape) -> Path:
-    """A checkpoint exported with abcgen's exporter; returns the .onnx path."""
+def exported(folder: Path, name: str = "model", copy: bool = False, **shape) -> Path:
+    """A checkpoint exported with abcgen's exporter; returns the .onnx path. Without a
+    copy gate unless asked (`copy`): most tests are about the LSTM's path alone."""
     from abcgen.trainer.export import export
 
     ckpt = make_checkpoint(folder / f"{name}.pt", **shape)
     out = folder / f"{name}.onnx"
-    export(ckpt, out, tunes=list(real_tunes()))
+    export(ckpt, out, tunes=list(real_tunes()), copy=copy)
     return out

@@ -25,9 +25,10 @@ from onnx import TensorProto, helper, numpy_helper
 from abcgen.runtime.abc.tune import BOS, EOS
 from abcgen.runtime.atomic import check_writable, write_atomic
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.evaluate.report import bits_per_char
+from abcgen.runtime.evaluate.bits import bits_per_char
 from abcgen.runtime.generate.model import FORMAT, Model
 from abcgen.trainer.checkpoint import Trained, load_trained
+from abcgen.trainer.copy_fit import Fitted, with_gate
 
 OPSET = 17
 PARITY_TOL = 1e-4
@@ -43,6 +44,7 @@ class ExportReport:
     float_bytes: int | None = None  # size before quantisation
     float_bpc: float | None = None  # on the validation texts, before and after
     int8_bpc: float | None = None
+    copy: Fitted | None = None  # the copy gate fitted on the validation texts
 
 
 def _gates(w: torch.Tensor) -> np.ndarray:
@@ -219,9 +221,11 @@ def export(
     *,
     tunes: list[str] | None = None,
     quantize: str | None = None,
+    copy: bool = True,
 ) -> ExportReport:
-    """Write `out` atomically once every check passed; `tunes` are real texts for
-    the parity check and the bits/char cost of quantisation."""
+    """Write `out` atomically once every check passed; `tunes` are real texts (the
+    valid split) for the parity check, the bits/char cost of quantisation and the
+    copy model's gate (`copy`)."""
     if quantize not in (None, "int8"):
         raise AbcgenError(f"unknown quantisation {quantize!r}; only 'int8' is supported")
     check_writable(out)  # before the minutes of work, not after
@@ -251,5 +255,9 @@ def export(
             report.int8_bpc = bits_per_char(quant_runtime, tunes)
         report.quantized, report.float_bytes, report.bytes = True, len(data), len(quant)
         data = quant
+    if copy and tunes:
+        report.copy = with_gate(data, tunes)
+        data = report.copy.data
+        report.bytes = len(data)
     write_atomic(out, data)
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from enum import Enum
 
 import typer
 
@@ -21,6 +22,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class Switch(str, Enum):
+    """An option that is on or off (`--copy off`)."""
+
+    on = "on"
+    off = "off"
+
+
+COPY_HELP = ("The copy model beside the LSTM: tunes restate bars and phrases as folk tunes "
+             "do (on), or the LSTM alone writes (off).")
 
 
 @app.callback()

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from abcgen.runtime.cli import app
+from abcgen.runtime.cli import COPY_HELP, Switch, app
 from abcgen.runtime.errors import AbcgenError
 
 
@@ -47,6 +47,8 @@ def eval_model(
     abc2midi: Annotated[
         bool, typer.Option(help="Also check every tune with abc2midi (when installed).")
     ] = True,
+    copy: Annotated[Switch, typer.Option(help=COPY_HELP + " The test bits/char is given "
+                                         "both ways.")] = Switch.on,
     plots: Annotated[bool, typer.Option(help="Write PNG plots (needs matplotlib).")] = True,
     scores: Annotated[
         int,
@@ -105,7 +107,7 @@ def eval_model(
                         f"{(len(choices) + 1) * num * len(temps)} tunes"):
         report, hists, form_hists = evaluate(
             model, splits, num=num, temperatures=temps, forms=choices, meter=meter, seed=seed,
-            max_chars=max_chars, abc2midi=use_abc2midi)
+            max_chars=max_chars, abc2midi=use_abc2midi, copy=copy is Switch.on)
     write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     written = [out / "report.json"]
     plotted = []

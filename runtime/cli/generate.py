@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from abcgen.exported import DEFAULT_MODEL
-from abcgen.runtime.cli import app
+from abcgen.runtime.cli import COPY_HELP, Switch, app
 from abcgen.runtime.errors import AbcgenError
 
 
@@ -62,6 +62,7 @@ def generate(
         bool, typer.Option("--free", help="Sample without the constraint mask (tunes may "
                            "then have wrong bar lengths or no end).")
     ] = False,
+    copy: Annotated[Switch, typer.Option(help=COPY_HELP)] = Switch.on,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="OUT.abc (all tunes), OUT.mid, OUT.musicxml, sheet "
@@ -99,7 +100,8 @@ def generate(
         check_writable(*paths)
     params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=num,
                              temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                             max_chars=max_chars, form=form, part_bars=part_bars, free=free)
+                             max_chars=max_chars, form=form, part_bars=part_bars, free=free,
+                             copy=copy is Switch.on)
     if model == DEFAULT_MODEL and not model.is_file():
         raise AbcgenError(
             f"the shipped model is missing ({model}); pass --model FILE.onnx "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from abcgen.runtime.cli import run_app
+from abcgen.runtime.cli import COPY_HELP, Switch, run_app
 from abcgen.runtime.errors import AbcgenError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -49,6 +49,7 @@ def live(
     free: Annotated[bool, typer.Option(
         "--free", help="Sample without the constraint mask (tunes may then have wrong bar "
                        "lengths or no end).")] = False,
+    copy: Annotated[Switch, typer.Option(help=COPY_HELP)] = Switch.on,
     max_chars: Annotated[int, typer.Option(
         min=1, help="Longest tune body, in characters.")] = 2000,
     seed: Annotated[int | None, typer.Option(
@@ -136,8 +137,8 @@ def live(
                   chord_channel=None if chord_channel is None else chord_channel - 1,
                   swing=swing, humanise=humanise, seed=seed)
     config = LiveConfig(
-        style=style, model=model, abc=abc, temperature=temperature, free=free, max_chars=max_chars,
-        seed=seed,
+        style=style, model=model, abc=abc, temperature=temperature, free=free,
+        copy=copy is Switch.on, max_chars=max_chars, seed=seed,
         meter=None if meter == RANDOM else meter, key=None if key == RANDOM else key,
         unit=unit, form=form, part_bars=part_bars, set_size=set_size,
         gap=gap, tunes=tunes, port=port, virtual=virtual, api=api,

@@ -52,12 +52,19 @@ class Example:
     problem: str | None = None  # why a file is missing
 
 
+def bits_text(report: dict[str, Any]) -> str:
+    """The test bits/char, the LSTM's alone and with the copy model."""
+    bpc, copy = report["test_bpc"], report.get("test_bpc_copy")
+    if bpc is None:
+        return "bits/char: -"
+    return f"bits/char {bpc:.3f}" + (f" (with the copy model {copy:.3f})" if copy else "")
+
+
 def result_tables(report: dict[str, Any]) -> list[ResultTable]:
     """The runs' summary, their forms beside the test split's, and the forms by meter."""
-    bpc = report["test_bpc"]
     model = Path(report["model"]).name
     summary = ResultTable(
-        f"{model}: test {bpc:.3f} bits/char" if bpc is not None else model,
+        f"{model}: test {bits_text(report)}" if report["test_bpc"] is not None else model,
         ["run", *(h for h, _ in COLUMNS), "chars"],
         [[run["name"], *(percent(run[key]) for _, key in COLUMNS),
           f"{run['chars']['median']:.0f}"] for run in report["runs"]],
@@ -133,7 +140,6 @@ def write_page(report: dict[str, Any], path: Path, *, tables: list[ResultTable],
                plots: list[str], examples: list[Example]) -> None:
     """report.html at `path`; `plots` and the examples' files are relative to it."""
     e = html.escape
-    bpc = report["test_bpc"]
     model = Path(report["model"]).name
     parts = [
         "<!doctype html>",
@@ -143,8 +149,8 @@ def write_page(report: dict[str, Any], path: Path, *, tables: list[ResultTable],
         f"<title>abcgen eval: {e(model)}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{e(model)}</h1>",
-        f"<p>test bits/char: <b>{'-' if bpc is None else f'{bpc:.3f}'}</b> on "
-        f"{report['test_tunes']} test tunes; {_settings(report)}</p>",
+        f"<p>test {e(bits_text(report))} on {report['test_tunes']} test tunes; "
+        f"{_settings(report)}</p>",
     ]
     for t in tables:
         parts += [

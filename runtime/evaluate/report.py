@@ -35,7 +35,7 @@ import numpy as np
 from abcgen.runtime.abc.corpus import splits_sha256
 from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.evaluate.bits import bits_per_char
 from abcgen.runtime.evaluate.forms import form_histograms, summarise_forms, tune_form
 from abcgen.runtime.generate.forms import FormChoice
 from abcgen.runtime.generate.generator import Generator
@@ -52,34 +52,6 @@ LENGTH_LABELS = [str(x) for x in LENGTH_BINS] + ["other"]
 INTERVALS = 12  # histogram of melodic steps from -12 to +12 semitones (clipped)
 RANGE_MAX = 36  # semitones; wider ranges share the last bin
 _BAR_SPLIT = re.compile(r":*\[?\|[|\]]*:*\d*|::+|\[\d")
-
-
-# ---------------------------------------------------------------- bits per character
-
-
-def bits_per_char(model: Model, texts: Sequence[str], batch: int = 32) -> float:
-    """DESIGN.md's metric: each tune from a zero state, BOS+text -> text+EOS."""
-    if not texts:
-        raise AbcgenError("no tunes to score")
-    info = model.info
-    bits, count = 0.0, 0
-    ordered = sorted(texts, key=len)  # similar lengths together: little padding
-    for start in range(0, len(ordered), batch):
-        ids = [model.encode(t) for t in ordered[start:start + batch]]
-        width = max(map(len, ids)) + 1
-        inputs = np.full((len(ids), width), info.eos, np.int64)
-        targets = np.full((len(ids), width), -1, np.int64)
-        for row, seq in enumerate(ids):
-            inputs[row, 0], inputs[row, 1:len(seq) + 1] = info.bos, seq
-            targets[row, :len(seq)], targets[row, len(seq)] = seq, info.eos
-        logits = model.run(inputs, *model.zero_state(len(ids)))[0].astype(np.float64)
-        logits -= logits.max(axis=-1, keepdims=True)
-        logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-        scored = targets >= 0
-        picked = np.take_along_axis(logp, np.where(scored, targets, 0)[..., None], -1)[..., 0]
-        bits -= picked[scored].sum() / np.log(2)
-        count += int(scored.sum())
-    return bits / count
 
 
 # ---------------------------------------------------------------- one tune
@@ -287,6 +259,7 @@ def evaluate(
     max_chars: int = DEFAULT_MAX_CHARS,
     abc2midi: bool = True,
     corpus_sample: int = 1000,
+    copy: bool = True,
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
     """The JSON report, the histograms behind its distances and the form histograms
     (test split first, then each run), for the plots."""
@@ -298,9 +271,12 @@ def evaluate(
         "corpus_matches_model": recorded == splits_sha256(splits) if recorded else None,
         "test_tunes": len(splits["test"]),
         "test_bpc": bits_per_char(model, splits["test"]) if splits["test"] else None,
+        "test_bpc_copy": bits_per_char(model, splits["test"], gate=model.info.copy)
+        if splits["test"] and model.info.copy is not None else None,
         "settings": {"num": num, "temperatures": list(temperatures), "seed": seed,
                      "forms": [f.key for f in forms], "prime": prime_text(meter),
-                     "max_chars": max_chars, "abc2midi": abc2midi},
+                     "max_chars": max_chars, "abc2midi": abc2midi,
+                     "copy": copy and model.info.copy is not None},
         "runs": [],
     }
     train = splits["train"]
@@ -315,7 +291,7 @@ def evaluate(
         for form in [*forms, None]:
             params = GeneratorParams(meter=meter, num=num, temperature=temperature, seed=seed,
                                      max_chars=max_chars, form=form or FormChoice(),
-                                     free=form is None)
+                                     free=form is None, copy=copy)
             texts, fallbacks = sample_tunes(model, params)
             facts = [tune_facts(t, ended, copies, abc2midi) for t, ended in texts]
             found = [tune_form(f.tune) for f in facts]

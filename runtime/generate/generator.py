@@ -95,6 +95,11 @@ class Generator:
                                        reserve=params.steer_reserve, form=params.shape,
                                        seed=params.seed)
         self.model, self.params, self.mask = model, params, mask
+        self.copier = None
+        if params.copy and model.info.copy is not None:
+            from abcgen.runtime.generate.copy_model import BatchCopier
+
+            self.copier = BatchCopier(model.info.copy, model.info.vocab, params.num)
         self.batch, self.max_chars = params.num, params.max_chars
         self.sampling = params.sampling  # live playing may change it between steps
         self.rng = np.random.default_rng(params.seed)
@@ -123,6 +128,8 @@ class Generator:
             self._feed_sequence(ids)
         if self.mask is not None:
             self.mask.feed([text] * self.batch)
+        if self.copier is not None:
+            self.copier.feed([text.lstrip(self._vocab[self.model.info.bos])] * self.batch)
 
     def generate_next(self) -> None:
         """Draw one character for every unfinished tune and feed it back."""
@@ -131,6 +138,8 @@ class Generator:
         if self._logits is None:
             self.append("")
         self._logits[:, self.model.info.bos] = -np.inf  # a tune never restarts
+        if self.copier is not None:
+            self.copier.mix(self._logits, self._rows)
         drawn = self._draw()
         full = self._in_tune_order(drawn)
         live = self._live
@@ -143,6 +152,8 @@ class Generator:
         self._history.append(self._last)
         if self.mask is not None:
             self.mask.advance(np.where(live, full, self._eos))
+        if self.copier is not None:
+            self.copier.advance(full, grow)
         if not self._done:
             self._feed_step(drawn)
 

@@ -23,12 +23,14 @@ import numpy as np
 import onnxruntime as ort
 
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate.copy_model import METADATA_KEY as COPY_KEY
+from abcgen.runtime.generate.copy_model import CopyGate
 
 FORMAT = "1"
 INPUTS = {"tokens": "tensor(int64)", "h0": "tensor(float)", "c0": "tensor(float)"}
 OUTPUTS = {"logits": "tensor(float)", "hn": "tensor(float)", "cn": "tensor(float)"}
 METADATA = ("abcgen.format", "abcgen.vocab", "abcgen.bos", "abcgen.eos", "abcgen.config",
-            "abcgen.metrics", "abcgen.corpus")
+            "abcgen.metrics", "abcgen.corpus")  # and optionally COPY_KEY: the copy model's gate
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class ModelInfo:
     config: dict[str, Any]
     metrics: dict[str, Any]
     corpus: dict[str, Any]
+    copy: CopyGate | None = None  # None: the file has no copy gate (generation without it)
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
@@ -202,4 +205,10 @@ def _check_contract(session: ort.InferenceSession, name: str) -> ModelInfo:
             if want is not None and isinstance(got, int) and got != want:
                 raise AbcgenError(f"{name}: '{arg}' has shape {shapes[arg]}, metadata says "
                                   f"{['batch' if d is None else d for d in dims]}")
-    return ModelInfo(tuple(vocab), bos, eos, layers, hidden, config, metrics, corpus)
+    copy = None
+    if COPY_KEY in meta:
+        try:
+            copy = CopyGate.from_json(meta[COPY_KEY])
+        except AbcgenError as err:
+            raise AbcgenError(f"{name}: {COPY_KEY}: {err}") from None
+    return ModelInfo(tuple(vocab), bos, eos, layers, hidden, config, metrics, corpus, copy)

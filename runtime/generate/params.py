@@ -40,6 +40,7 @@ class GeneratorParams:
     form: str | FormChoice = AUTO  # `--form` text (with part_bars) or a FormChoice
     part_bars: int | None = None
     free: bool = False  # sample without the constraint mask
+    copy: bool = True  # mix in the copy model (when the model file has its gate)
     steer_reserve: int = STEER_RESERVE
     # Derived when made:
     prime: str = field(init=False)  # canonical prime text (without BOS)

@@ -27,6 +27,7 @@ class LiveConfig:
     abc: Path | None = None  # play the tunes of this file (in turn, forever) instead
     temperature: float = 1.0
     free: bool = False  # sample without the constraint mask
+    copy: bool = True  # mix in the copy model
     max_chars: int = 2000  # longest tune body, in characters
     seed: int | None = None
     meter: str | None = None  # None: a random choice per set

@@ -122,7 +122,7 @@ def tune_params(config: LiveConfig, temperature: Callable[[], float]
         key = config.key or rng.choice(RANDOM_KEYS)
         yield GeneratorParams(meter=meter, key=key, unit=config.unit, temperature=temperature(),
                               seed=rng.randrange(2**32), max_chars=config.max_chars, form=form,
-                              free=config.free)
+                              free=config.free, copy=config.copy)
 
 
 def _keep_ahead(horizon: float, shared: Shared, epoch: int) -> bool:

@@ -41,6 +41,7 @@ class Request:
     #                          generate, free for continue (whose length is `bars`)
     part_bars: int | None = None  # bars in each part of the form (None: 8)
     free: bool = False  # True: no constrained decoding
+    copy: bool = True  # False: the LSTM alone, without the copy model
     selection: dict[str, Any] | None = None  # continue only
 
     @classmethod
@@ -55,7 +56,7 @@ class Request:
         for name, value in values.items():
             expected = {"title": str, "meter": str, "key": str, "unit": str, "model": str,
                         "num": int, "seed": int, "bars": int, "max_chars": int,
-                        "temperature": (int, float), "free": bool, "selection": dict,
+                        "temperature": (int, float), "free": bool, "selection": dict, "copy": bool,
                         "form": str, "part_bars": int}[name]
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise AbcgenError(f"request: {name} has the wrong type ({value!r})")
@@ -132,7 +133,8 @@ def _generate(request: Request, form: str, meter: str | None, key: str | None,
 
     params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=request.num,
                              temperature=request.temperature, seed=request.seed,
-                             form=request.form_choice(form), free=request.free)
+                             form=request.form_choice(form), free=request.free,
+                             copy=request.copy)
     shape = params.shape
     max_chars = _max_chars(request, params.prime, formed=shape.spec is not None or shape.auto)
     params = replace(params, max_chars=max_chars, steer_reserve=min(200, max_chars // 3))
