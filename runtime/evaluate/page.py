@@ -19,6 +19,7 @@ from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.writer import format_abc
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.evaluate.structure import MEASURES
 
 TUNES = "tunes"  # subfolder of the scores and sound files
 AUDIO = ".ogg"  # Vorbis: a tenth of the WAV's size, and every browser plays it
@@ -53,7 +54,8 @@ class Example:
 
 
 def result_tables(report: dict[str, Any]) -> list[ResultTable]:
-    """The runs' summary, their forms beside the test split's, and the forms by meter."""
+    """The runs' summary, their forms beside the test split's, the forms by meter, and
+    their structure beside the test split's, overall and by meter."""
     bpc = report["test_bpc"]
     model = Path(report["model"]).name
     summary = ResultTable(
@@ -90,7 +92,54 @@ def result_tables(report: dict[str, Any]) -> list[ResultTable]:
                     meter, name, str(row["tunes"]), percent(row["repeated"]),
                     percent(row["one_part"]), percent(row["eight_bar_parts"]),
                     percent(row["ends_on_tonic"]), f"{top[0]} {top[1]:.0%}"])
-    return [summary, forms, by_meter]
+    return [summary, forms, by_meter, *structure_tables(report)]
+
+
+# (header, key of the structure summary) of the structure-by-meter table
+_BY_METER: list[tuple[str, str]] = [
+    ("repeated bars", "repeated_bars"), ("figures", "restated_notes"), ("echo", "echo"),
+    ("2nd half", "second_half"), ("final beat", "final_long"), ("lead-in", "lead_in"),
+    ("whole bars", "whole_bars"),
+]
+
+
+def structure_tables(report: dict[str, Any]) -> list[ResultTable]:
+    """The structure of the runs' tunes beside the test split's (and beside the test
+    tunes whose headers primed them), overall and by meter."""
+    sources = [("test split", report["test_structure"])]
+    if "primed_structure" in report:
+        sources.append(("test tunes primed", report["primed_structure"]))
+    sources += [(r["name"], r["structure"]) for r in report["runs"]]
+    overall = ResultTable(
+        "structure, beside the test split's", ["measure", *(name for name, _ in sources)],
+        [["tunes", *(str(s["tunes"]) for _, s in sources)]]
+        + [[label, *(_share(s[key], s["tunes"]) for _, s in sources)]
+           for key, label in MEASURES]
+        + [["longest run of one bar (mean, most)",
+            *(f"{s['longest_run']['mean']:.2f}, {s['longest_run']['max']}"
+              if s["longest_run"]["mean"] is not None else "-" for _, s in sources)]],
+        "shares of tunes, but: repeated bars and figures are each tune's share, averaged; "
+        "'of N' counts the tunes a measure applies to (the notes, for bars' last notes). "
+        "Written order, the opening pickup not a bar; loops and lengths as played. "
+        "Definitions: runtime/evaluate/structure.py")
+    by_meter = ResultTable(
+        f"structure by meter (meters with {LEAST_TUNES}+ test tunes)",
+        ["meter", "run", "tunes", *(h for h, _ in _BY_METER)], [],
+        "the measures above, per meter", labels=2)
+    for meter, row in report["test_structure"]["by_meter"].items():
+        if row["tunes"] < LEAST_TUNES:
+            continue
+        for name, s in sources:
+            shape = s["by_meter"].get(meter)
+            if shape is not None:
+                by_meter.rows.append([meter, name, str(shape["tunes"]),
+                                      *(percent(shape[key]["share"]) for _, key in _BY_METER)])
+    return [overall, by_meter]
+
+
+def _share(value: dict[str, Any], tunes: int) -> str:
+    shown = percent(value["share"])
+    return shown if value["of"] == tunes or value["share"] is None else f"{shown} of {value['of']}"
 
 
 def percent(x: float | None) -> str:

@@ -1,5 +1,6 @@
 """PNG plots of an evaluation: the model's histograms beside the corpus's, its
-forms beside the test split's, and the bar-length errors of each run.
+forms beside the test split's, the bar-length errors of each run, and the
+bar-by-bar self-similarity of a tune of each run beside a human tune.
 matplotlib is optional (the train extra): it is imported only here, and only
 when plots are asked for."""
 
@@ -108,14 +109,63 @@ def plot_bar_errors(report: dict[str, Any], path: Path) -> None:
     _save(fig, path)
 
 
+_SIMILARITY = ["#ffffff", "#9ecae1", "#08306b"]  # different, similar, identical
+
+
+def plot_structure(report: dict[str, Any], path: Path) -> None:
+    """Per run, bars x bars of one of its tunes beside a human test tune of the same
+    meter: a dark cell where two bars are identical, a light one where they share
+    rhythm and contour. Restatement shows as diagonal lines off the main one
+    (a phrase coming back), loops as solid blocks."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from abcgen.runtime.abc.parser import parse
+    from abcgen.runtime.evaluate.structure import PHRASE, self_similarity, tune_structure
+
+    plt = _pyplot()
+    runs = report["runs"]
+    fig, axes = plt.subplots(len(runs), 2, figsize=(8, 3.9 * len(runs)), squeeze=False)
+    colours = ListedColormap(_SIMILARITY)
+    for row, run in zip(axes, runs, strict=True):
+        for ax, (label, text) in zip(row, ((run["name"], run["pictured"]["tune"]),
+                                           ("human (test split)", run["pictured"]["human"])),
+                                     strict=True):  # fmt: skip
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if text is None:
+                ax.set_title(f"{label}: no tune of 8 bars", fontsize=9)
+                continue
+            tune = parse(text)
+            grid = self_similarity(tune)
+            ax.imshow(grid, cmap=colours, vmin=0, vmax=2, interpolation="nearest")
+            phrases = np.arange(PHRASE, len(grid), PHRASE) - 0.5  # lines between phrases
+            ax.vlines(phrases, -0.5, len(grid) - 0.5, colors="#bbb", linewidths=0.5)
+            ax.hlines(phrases, -0.5, len(grid) - 0.5, colors="#bbb", linewidths=0.5)
+            ticks = np.arange(PHRASE - 1, len(grid), PHRASE)  # bars 4, 8, 12...
+            ax.set_xticks(ticks, [str(t + 1) for t in ticks], fontsize=7)
+            ax.set_yticks(ticks, [str(t + 1) for t in ticks], fontsize=7)
+            facts = tune_structure(text, tune)
+            meter = f"M:{facts.meter}, " if facts.meter != "none" else ""
+            ax.set_title(f"{label}\n{meter}{facts.repeated_bars} of {facts.bars} bars repeated",
+                         fontsize=9)
+    fig.legend(handles=[Patch(facecolor=c, edgecolor="#999", label=t) for c, t in
+                        zip(_SIMILARITY[::-1], ["identical bars", "same rhythm and contour",
+                                                "different"], strict=True)],
+               loc="upper center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the legend
+    _save(fig, path, layout=False)
+
+
 def eval_fraction(text: str) -> float:
     num, _, den = text.partition("/")
     return int(num) / int(den or 1)
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig, path: Path, layout: bool = True) -> None:
     buffer = io.BytesIO()
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=90)
     fig.clf()
     import matplotlib.pyplot as plt
