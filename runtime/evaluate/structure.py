@@ -149,7 +149,6 @@ def tune_structure(text: str, tune: Tune | None = None, *, abc2midi: bool = Fals
     notes = [m for b in everything for m in b.melody]
     lengths = _sounding_lengths(tune)
     ends = _bar_ends(bars, lengths, meter)
-    length = sum((b - a for a, b in play_order(tune)), Fraction(0))
     return Structure(
         meter="none" if meter is None else f"{meter.numerator}/{meter.denominator}",
         bars=len(bars),
@@ -164,8 +163,8 @@ def tune_structure(text: str, tune: Tune | None = None, *, abc2midi: bool = Fals
         lead_in=_lead_in(tune, everything, lengths),
         phrase_ends=_long(ends, True, lengths),
         other_ends=_long(ends, False, lengths),
-        whole_bars=None if meter is None else length % meter.bar_length == 0,
-        whole_bars_abc2midi=_abc2midi_whole(text, meter) if abc2midi and meter else None,
+        whole_bars=_whole(played_length(tune), meter) if meter else None,
+        whole_bars_abc2midi=_whole(abc2midi_length(text), meter) if abc2midi and meter else None,
         loops=tuple(most_in_a_row(played_bars(tune, everything), k) for k in LOOPS),
     )
 
@@ -194,7 +193,7 @@ def played_bars(tune: Tune, bars: Sequence[WrittenBar] | None = None) -> list[Me
 
 
 def most_in_a_row(melodies: Sequence[Melody], size: int) -> int:
-    """The most times one sequence of `size` bars is played in a row (1 for none)."""
+    """The most times one sequence of `size` bars is played in a row (0: fewer bars)."""
     best = 1 if len(melodies) >= size else 0
     for i in range(len(melodies) - 2 * size + 1):
         times = 1
@@ -267,6 +266,21 @@ def _long(ends: list[tuple[Note, bool]], phrase: bool, lengths: dict[int, Fracti
     return sum(x > median for x in chosen), len(chosen)
 
 
+def played_length(tune: Tune) -> Fraction:
+    """How long the tune plays (whole notes), repeats, endings and parts as abc2midi
+    plays them, closing rests included."""
+    return sum((b - a for a, b in play_order(tune)), Fraction(0))
+
+
+def abc2midi_length(text: str) -> Fraction | None:
+    """How long the real abc2midi plays the tune: its MIDI file's length less the tail
+    abc2midi adds after the music (None: no MIDI written)."""
+    from abcgen.runtime.evaluate.abc2midi import run_abc2midi
+
+    length = run_abc2midi(text).length
+    return None if length is None else length - _abc2midi_tail()
+
+
 @cache
 def _abc2midi_tail() -> Fraction:
     """What abc2midi adds after the music: measured on a tune of one whole bar."""
@@ -276,11 +290,8 @@ def _abc2midi_tail() -> Fraction:
     return Fraction(0) if length is None else length - 1
 
 
-def _abc2midi_whole(text: str, meter: Meter) -> bool | None:
-    from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-
-    length = run_abc2midi(text).length
-    return None if length is None else (length - _abc2midi_tail()) % meter.bar_length == 0
+def _whole(length: Fraction | None, meter: Meter) -> bool | None:
+    return None if length is None else length % meter.bar_length == 0
 
 
 # ---------------------------------------------------------------- a set of tunes
