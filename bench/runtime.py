@@ -195,6 +195,7 @@ class NoEnd:
 def throughput(name: str, onnx_path: Path) -> None:
     from abcgen.runtime.generate.generator import generate
     from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.params import GeneratorParams
 
     print(f"\n[throughput, {CHARS} chars per tune, sampling included] {name}")
     for threads in sorted({1, os.cpu_count() or 1}):
@@ -203,8 +204,8 @@ def throughput(name: str, onnx_path: Path) -> None:
         for batch in (1, 8, 32, 128):
             mask = NoEnd(model.info, batch)
             start = time.perf_counter()
-            generate(model, "M:6/8\nL:1/8\nK:D\n", num=batch, max_chars=CHARS, seed=0,
-                     mask=mask)
+            generate(model, GeneratorParams(meter="6/8", key="D", num=batch, max_chars=CHARS,
+                                            seed=0), mask=mask)
             line.append(f"batch {batch}: {batch * CHARS / (time.perf_counter() - start):8,.0f}")
         print(f"  {threads} thread(s)  " + "  ".join(line) + "  chars/s")
 

@@ -74,18 +74,24 @@ def eval_model(
     from abcgen.runtime.evaluate.report import evaluate
     from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
     from abcgen.runtime.generate.prime import prime_text
+    from abcgen.runtime.generate.sampling import SamplingOptions
 
     try:
         temps = [float(t) for t in temperatures.split(",") if t.strip()]
     except ValueError:
         raise AbcgenError(f"--temperatures {temperatures!r}: give numbers like 0.8,1.0") from None
-    if not temps or not all(0 < t < float("inf") for t in temps):  # also refuses nan
-        raise AbcgenError("--temperatures must be positive numbers, e.g. 0.8,1.0")
+    if not temps:
+        raise AbcgenError("--temperatures needs at least one number, e.g. 0.8,1.0")
+    for t in temps:
+        try:
+            SamplingOptions(temperature=t)
+        except AbcgenError as err:
+            raise AbcgenError(f"--temperatures: {err}") from None
     words = [w.strip() for w in forms.split(",") if w.strip()]
     if not words:
         raise AbcgenError("--forms needs at least one form, e.g. auto or AABB")
     choices = [form_choice(w, None if w.lower() in (AUTO, FREE) else part_bars) for w in words]
-    prime = prime_text(meter) if meter is not None else ""
+    prime_text(meter)  # a bad --meter, named before the long work
     if primes is not None and primes != "test":
         raise AbcgenError(f"--primes {primes!r}: the only source of primes is 'test'")
     if primes is not None and meter is not None:
@@ -107,7 +113,7 @@ def eval_model(
     with console.status(f"scoring {len(splits['test'])} test tunes, generating "
                         f"{(len(choices) + 1) * num * len(temps)} tunes"):
         report, hists, form_hists = evaluate(
-            model, splits, num=num, temperatures=temps, forms=choices, prime=prime,
+            model, splits, num=num, temperatures=temps, forms=choices, meter=meter,
             primes=primes, seed=seed, max_chars=max_chars, abc2midi=use_abc2midi)
     write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     written = [out / "report.json"]

@@ -35,7 +35,7 @@ def generate(
     ] = None,
     num: Annotated[int, typer.Option(min=1, max=1024, help="How many tunes.")] = 1,
     temperature: Annotated[
-        float, typer.Option(min=0.0, help="Sampling temperature; 0 picks the likeliest.")
+        float, typer.Option(help="Sampling temperature; 0 picks the likeliest.")
     ] = 1.0,
     top_k: Annotated[int, typer.Option(min=0, help="Sample among the k likeliest (0: all).")] = 0,
     top_p: Annotated[
@@ -83,11 +83,9 @@ def generate(
     ] = None,
 ) -> None:
     """Generate folk tunes in ABC notation."""
-    from abcgen.runtime.generate.forms import form_choice
     from abcgen.runtime.generate.generator import generate as run_generator
     from abcgen.runtime.generate.model import Model
-    from abcgen.runtime.generate.prime import check_prefix, prime_text
-    from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
+    from abcgen.runtime.generate.params import GeneratorParams
 
     kind = _output_kind(out)
     if kind == "audio":
@@ -99,32 +97,21 @@ def generate(
         from abcgen.runtime.atomic import check_writable
 
         check_writable(*paths)
-    prime = prime_text(meter, key, unit, prefix)
-    shape = form_choice(form, part_bars)
-    if free and shape.spec is not None:
-        raise AbcgenError(f"--form {form} needs the constraint mask: leave out --free")
-    sampling = SamplingOptions(temperature, top_k, top_p)
+    params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=num,
+                             temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                             max_chars=max_chars, form=form, part_bars=part_bars, free=free)
     if model == DEFAULT_MODEL and not model.is_file():
         raise AbcgenError(
             f"the shipped model is missing ({model}); pass --model FILE.onnx "
             "(abcgen-train, then abcgen-export, make one)"
         )
-    seed = random_seed() if seed is None else seed
-    loaded = Model(model)
-    if prefix:
-        check_prefix(prefix, loaded.info.vocab)
-    mask = None
-    if not free:
-        from abcgen.runtime.generate.constraints import BatchConstraint
-
-        mask = BatchConstraint(loaded.info.vocab, num, max_chars=max_chars, form=shape, seed=seed)
-    tunes = run_generator(loaded, prime, num=num, sampling=sampling,
-                          max_chars=max_chars, seed=seed, mask=mask)
+    tunes = run_generator(Model(model), params)
     for i, tune in enumerate(tunes, 1):
         if not tune.ended:
             typer.echo(f"warning: tune {i} reached --max-chars {max_chars} before its end",
                        err=True)
-    titles = [f"abcgen seed {seed}" + (f" #{i}" if num > 1 else "") for i in range(1, num + 1)]
+    titles = [f"abcgen seed {params.seed}" + (f" #{i}" if num > 1 else "")
+              for i in range(1, num + 1)]
     _write(kind, paths, [t.text for t in tunes], titles,
            {"bpm": bpm, "program": program, "soundfont": soundfont})
 

@@ -45,7 +45,7 @@ def live(
     abc: Annotated[Path | None, typer.Option(
         help="Play the tunes of this ABC file, in turn, instead of generating.")] = None,
     temperature: Annotated[float, typer.Option(
-        min=0.1, max=2.0, help="Sampling temperature; a controller can change it live.")] = 1.0,
+        help="Sampling temperature; a controller can change it live (0.1..2.0).")] = 1.0,
     free: Annotated[bool, typer.Option(
         "--free", help="Sample without the constraint mask (tunes may then have wrong bar "
                        "lengths or no end).")] = False,

@@ -25,7 +25,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -43,11 +43,11 @@ from abcgen.runtime.evaluate.structure import (
     summarise_structure,
     tune_structure,
 )
-from abcgen.runtime.generate.constraints import BatchConstraint
 from abcgen.runtime.generate.forms import FormChoice
-from abcgen.runtime.generate.generator import DEFAULT_MAX_CHARS, generate
+from abcgen.runtime.generate.generator import Generator
 from abcgen.runtime.generate.model import Model
-from abcgen.runtime.generate.sampling import SamplingOptions
+from abcgen.runtime.generate.params import DEFAULT_MAX_CHARS, GeneratorParams
+from abcgen.runtime.generate.prime import prime_text
 
 COPY_RUN = 4  # bars: a tune with this many consecutive bars of one training tune copies it
 FINAL = {"|]", "||", ":|", "::"}
@@ -271,16 +271,14 @@ def _spread(x: np.ndarray) -> dict[str, float]:
             "p10": float(np.percentile(x, 10)), "p90": float(np.percentile(x, 90))}
 
 
-def sample_tunes(model: Model, *, num: int, temperature: float, seed: int,
-                 form: FormChoice | None, max_chars: int, prime: str = ""
-                 ) -> tuple[list[tuple[str, bool]], int]:  # fmt: skip
-    """(text, ended) of `num` tunes from BOS (and `prime`), in `form` under the
-    constraint mask (None: without the mask), and how often the mask fell back."""
-    mask = (BatchConstraint(model.info.vocab, num, max_chars=max_chars, form=form, seed=seed)
-            if form is not None else None)
-    tunes = generate(model, prime, num=num, sampling=SamplingOptions(temperature=temperature),
-                     seed=seed, max_chars=max_chars, mask=mask)
-    return [(t.text, t.ended) for t in tunes], mask.fallbacks if mask is not None else 0
+def sample_tunes(model: Model, params: GeneratorParams) -> tuple[list[tuple[str, bool]], int]:
+    """(text, ended) of the tunes `params` asks for, and how often the mask fell back."""
+    gen = Generator(model, params)
+    gen.append(params.prime)
+    while not gen.is_done():
+        gen.generate_next()
+    return ([(t.text, t.ended) for t in gen.results()],
+            gen.mask.fallbacks if gen.mask is not None else 0)
 
 
 def primed_order(test: Sequence[str], num: int, seed: int) -> list[int]:
@@ -298,23 +296,22 @@ def header(text: str) -> str:
     return "\n".join(text.split("\n")[:3]) + "\n"
 
 
-def sample_primed(model: Model, primes: Sequence[str], *, temperature: float, seed: int,
-                  form: FormChoice | None, max_chars: int
+def sample_primed(model: Model, params: GeneratorParams, primes: Sequence[str]
                   ) -> tuple[list[tuple[str, bool]], int, list[str]]:  # fmt: skip
-    """`sample_tunes` for tunes that each have their own prime: one batch per distinct
-    prime, each seeded from `seed` and its place; in the order of `primes`. A prime
-    that cannot take the form asked for (M:none and AABB) gives no tunes: the third
-    item says why, once for each tune left out."""
+    """`sample_tunes` for tunes that each have their own prime (a header, as `prefix`):
+    one batch per distinct prime, each seeded from `params.seed` and its place; in the
+    order of `primes`. A prime that cannot take the form asked for (M:none and AABB)
+    gives no tunes: the third item says why, once for each tune left out."""
     rows: dict[str, list[int]] = {}
     for i, prime in enumerate(primes):
         rows.setdefault(prime, []).append(i)
     out: dict[int, tuple[str, bool]] = {}
     fallbacks, unfit = 0, []
     for group, (prime, where) in enumerate(rows.items()):
-        own = int(np.random.SeedSequence([seed, group]).generate_state(1)[0])
+        own = int(np.random.SeedSequence([params.seed, group]).generate_state(1)[0])
         try:
-            texts, fell = sample_tunes(model, num=len(where), temperature=temperature,
-                                       seed=own, form=form, max_chars=max_chars, prime=prime)
+            texts, fell = sample_tunes(model, replace(params, prefix=prime, num=len(where),
+                                                      seed=own))
         except AbcgenError as err:
             unfit += [str(err)] * len(where)
             continue
@@ -330,7 +327,7 @@ def evaluate(
     num: int = 100,
     temperatures: Sequence[float] = (1.0,),
     forms: Sequence[FormChoice] = (FormChoice(auto=True),),
-    prime: str = "",
+    meter: str | None = None,
     primes: str | None = None,
     seed: int = 0,
     max_chars: int = DEFAULT_MAX_CHARS,
@@ -339,7 +336,7 @@ def evaluate(
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
     """The JSON report, the histograms behind its distances and the form histograms
     (test split first, then each run), for the plots. `primes` 'test': tune i of each
-    run starts from the M:/L:/K: header of a test tune (`primed_order`), not `prime`."""
+    run starts from the M:/L:/K: header of a test tune (`primed_order`), not `meter`."""
     model = Model(model_path)
     recorded = model.info.corpus.get("sha256")
     report: dict[str, Any] = {
@@ -349,7 +346,7 @@ def evaluate(
         "test_tunes": len(splits["test"]),
         "test_bpc": bits_per_char(model, splits["test"]) if splits["test"] else None,
         "settings": {"num": num, "temperatures": list(temperatures), "seed": seed,
-                     "forms": [f.key for f in forms], "prime": prime, "primes": primes,
+                     "forms": [f.key for f in forms], "prime": prime_text(meter), "primes": primes,
                      "max_chars": max_chars, "abc2midi": abc2midi},
         "runs": [],
     }
@@ -372,15 +369,15 @@ def evaluate(
         humans = [humans[i] for i in primed]
     for temperature in temperatures:
         for form in [*forms, None]:
+            params = GeneratorParams(meter=meter, num=num, temperature=temperature, seed=seed,
+                                     max_chars=max_chars, form=form or FormChoice(),
+                                     free=form is None)
             unfit: list[str] = []
             if primed is None:
-                texts, fallbacks = sample_tunes(model, num=num, temperature=temperature,
-                                                seed=seed, form=form, max_chars=max_chars,
-                                                prime=prime)
+                texts, fallbacks = sample_tunes(model, params)
             else:
                 texts, fallbacks, unfit = sample_primed(
-                    model, [header(splits["test"][i]) for i in primed], temperature=temperature,
-                    seed=seed, form=form, max_chars=max_chars)
+                    model, params, [header(splits["test"][i]) for i in primed])
             facts = [tune_facts(t, ended, copies, abc2midi) for t, ended in texts]
             found = [tune_form(f.tune) for f in facts]
             shapes = [tune_structure(f.text, f.tune, abc2midi=abc2midi) for f in facts]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from abcgen.runtime.abc.form import FormSpec, parse_form
+from abcgen.runtime.abc.form import FormSpec, parse_form, spec_of
 from abcgen.runtime.errors import AbcgenError
 
 FREE, AUTO = "free", "auto"
@@ -90,6 +90,15 @@ class FormChoice:
     def key(self) -> str:
         """`AABB:8`, `auto` or `free`."""
         return self.spec.key if self.spec else AUTO if self.auto else FREE
+
+    def for_meter(self, meter: str, draw: float) -> FormChoice:
+        """What a tune in `meter` is generated in: this form, or for `auto` the one its
+        uniform `draw` picks (free for the share no form describes). For a caller that
+        must fix the form before generating, as a live dance set does."""
+        if not self.auto:
+            return self
+        key = auto_form(meter, draw)
+        return FormChoice(spec_of(key)) if key else FormChoice()
 
 
 def form_choice(text: str = AUTO, part_bars: int | None = None) -> FormChoice:

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.live import ports
-from abcgen.runtime.live.config import TEMPERATURE_RANGE, LiveConfig
+from abcgen.runtime.live.config import CONTROL_TEMPERATURES, LiveConfig
 from abcgen.runtime.live.performance import WHOLE, Item, Performance
 from abcgen.runtime.live.playback import (
     CLOCK,
@@ -41,6 +41,9 @@ from abcgen.runtime.live.playback import (
     whole_note_seconds,
 )
 from abcgen.runtime.live.recording import Recorder
+
+if TYPE_CHECKING:
+    from abcgen.runtime.generate.params import GeneratorParams
 
 CLIENT = "abcgen-live"
 TEMPO_RANGE = (40.0, 240.0)  # quarter notes per minute, for the tempo controller
@@ -80,11 +83,8 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
             for text in texts:  # line by line, so that the first bars go out first
                 yield "", iter(text.splitlines(keepends=True))
     from abcgen.exported import DEFAULT_MODEL
-    from abcgen.runtime.abc.header import canonical_meter
-    from abcgen.runtime.generate.constraints import BatchConstraint
     from abcgen.runtime.generate.generator import Generator
     from abcgen.runtime.generate.model import Model
-    from abcgen.runtime.generate.prime import prime_text
     from abcgen.runtime.generate.sampling import SamplingOptions
 
     path = config.model or DEFAULT_MODEL
@@ -92,19 +92,9 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
         raise AbcgenError(f"the shipped model is missing ({path}); pass --model FILE.onnx, "
                           "or --abc FILE to play written tunes")
     model = Model(path)
-    rng = random.Random(config.seed)
-    for index in itertools.count():
-        if index % config.set_size == 0:  # a new set: its meter and its form
-            meter = canonical_meter(config.meter or rng.choice(RANDOM_METERS))
-            form = _set_form(config, meter, rng.random())
-        key = config.key or rng.choice(RANDOM_KEYS)
-        prime = prime_text(meter, key, config.unit)
-        mask = None if config.free else BatchConstraint(model.info.vocab, 1,
-                                                        max_chars=config.max_chars, form=form)
-        generator = Generator(model, mask=mask, seed=rng.randrange(2**32),
-                              max_chars=config.max_chars,
-                              sampling=SamplingOptions(temperature=shared.temperature.value))
-        generator.append(prime)
+    for params in tune_params(config, lambda: shared.temperature.value):
+        generator = Generator(model, params)
+        generator.append(params.prime)
 
         def written(generator: Generator = generator) -> Iterator[str]:
             while not generator.is_done():
@@ -113,20 +103,26 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
                 generator.generate_next()
                 yield generator.new_chars()[0]
 
-        yield prime, written()
+        yield params.prime, written()
 
 
-def _set_form(config: LiveConfig, meter: str, draw: float):
-    """The form every tune of a set keeps: the one asked for, or `auto`'s draw for the
-    set's meter (free when the corpus has no form for it)."""
-    from abcgen.runtime.abc.form import spec_of
-    from abcgen.runtime.generate.forms import FormChoice, auto_form, form_choice
+def tune_params(config: LiveConfig, temperature: Callable[[], float]
+                ) -> Iterator[GeneratorParams]:  # fmt: skip
+    """What each tune of the stream is generated from, forever: sets of
+    `config.set_size` tunes share a meter and a form (`auto` drawn once a set), each
+    tune has its key and seed; the temperature is read as each tune starts."""
+    from abcgen.runtime.abc.header import canonical_meter
+    from abcgen.runtime.generate.params import GeneratorParams
 
-    choice = form_choice(config.form, config.part_bars)
-    if not choice.auto:
-        return choice
-    key = auto_form(meter, draw)
-    return FormChoice(spec_of(key)) if key else FormChoice()
+    rng = random.Random(config.seed)
+    for index in itertools.count():
+        if index % config.set_size == 0:
+            meter = canonical_meter(config.meter or rng.choice(RANDOM_METERS))
+            form = config.form_choice.for_meter(meter, rng.random())
+        key = config.key or rng.choice(RANDOM_KEYS)
+        yield GeneratorParams(meter=meter, key=key, unit=config.unit, temperature=temperature(),
+                              seed=rng.randrange(2**32), max_chars=config.max_chars, form=form,
+                              free=config.free)
 
 
 def _keep_ahead(horizon: float, shared: Shared, epoch: int) -> bool:
@@ -329,7 +325,7 @@ class Session:
         number, value = data[1], data[2]
         controls = self.config.controls
         if number == controls.get("temperature"):
-            lo, hi = TEMPERATURE_RANGE
+            lo, hi = CONTROL_TEMPERATURES
             self.shared.temperature.value = lo + (hi - lo) * value / 127
             self.log(f"temperature {self.shared.temperature.value:.2f}")
         elif number == controls.get("tempo") and self.follower is None:

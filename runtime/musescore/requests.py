@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -96,10 +96,7 @@ def read_request(path: Path) -> Request:
 
 def generate_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
     """New tunes from the request's header choices, written into `out_dir`."""
-    from abcgen.runtime.generate.prime import prime_text
-
-    prime = prime_text(request.meter, request.key, request.unit)
-    seed, texts = _generate(request, prime, "auto")
+    seed, _, texts = _generate(request, "auto", request.meter, request.key, request.unit)
     return {"ok": True, "command": "generate", "seed": seed,
             "tunes": [_tune_answer(text, title, ended, out_dir, stem, skip=None)
                       for text, ended, title, stem in _named(request, seed, texts)]}
@@ -108,15 +105,13 @@ def generate_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
 def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
     """A continuation of the request's selection; the answer's notes are only the new ones."""
     from abcgen.runtime.abc.parser import parse
-    from abcgen.runtime.generate.prime import prime_text
     from abcgen.runtime.musescore.score_io import selection_to_prime
 
     if request.selection is None:
         raise AbcgenError("request: continue needs a selection")
     p = selection_to_prime(request.selection)
-    prime = prime_text(p.meter, p.key, p.unit, p.music)
+    seed, prime, texts = _generate(request, "free", p.meter, p.key, p.unit, p.music)
     end = _end_of_music(parse(prime))
-    seed, texts = _generate(request, prime, "free")
     return {"ok": True, "command": "continue", "seed": seed, "prime": prime,
             "tunes": [_tune_answer(text, title, ended, out_dir, stem, skip=end)
                       for text, ended, title, stem in _named(request, seed, texts)]}
@@ -125,24 +120,25 @@ def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ helpers
 
 
-def _generate(request: Request, prime: str, form: str) -> tuple[int, list[tuple[str, bool]]]:
+def _generate(request: Request, form: str, meter: str | None, key: str | None,
+              unit: str | None, prefix: str | None = None
+              ) -> tuple[int, str, list[tuple[str, bool]]]:  # fmt: skip
+    """(seed, prime, (text, ended) of each tune): `form` is the default when the
+    request names none; the length follows the request's `bars`."""
     from abcgen.exported import DEFAULT_MODEL
-    from abcgen.runtime.generate.constraints import BatchConstraint
     from abcgen.runtime.generate.generator import generate
     from abcgen.runtime.generate.model import Model
-    from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
+    from abcgen.runtime.generate.params import GeneratorParams
 
+    params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=request.num,
+                             temperature=request.temperature, seed=request.seed,
+                             form=request.form_choice(form), free=request.free)
+    shape = params.shape
+    max_chars = _max_chars(request, params.prime, formed=shape.spec is not None or shape.auto)
+    params = replace(params, max_chars=max_chars, steer_reserve=min(200, max_chars // 3))
     model = Model(Path(request.model).expanduser() if request.model else DEFAULT_MODEL)
-    shape = request.form_choice(form)
-    max_chars = _max_chars(request, prime, formed=shape.spec is not None or shape.auto)
-    seed = random_seed() if request.seed is None else request.seed
-    mask = None
-    if not request.free:
-        mask = BatchConstraint(model.info.vocab, request.num, max_chars=max_chars,
-                               reserve=min(200, max_chars // 3), form=shape, seed=seed)
-    tunes = generate(model, prime, num=request.num, seed=seed, max_chars=max_chars, mask=mask,
-                     sampling=SamplingOptions(temperature=request.temperature))
-    return seed, [(t.text, t.ended) for t in tunes]
+    tunes = generate(model, params)
+    return params.seed, params.prime, [(t.text, t.ended) for t in tunes]
 
 
 def _max_chars(request: Request, prime: str, formed: bool) -> int:
