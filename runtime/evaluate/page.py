@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,20 +80,26 @@ def result_tables(report: dict[str, Any]) -> list[ResultTable]:
     by_meter = ResultTable(
         f"forms by meter (meters with {LEAST_TUNES}+ test tunes)",
         ["meter", "run", "tunes", "repeated", "one part", "8-bar parts", "tonic",
-         "commonest form"], [],
+         "commonest form"],
+        _meter_rows(sources, lambda row: [
+            percent(row["repeated"]), percent(row["one_part"]),
+            percent(row["eight_bar_parts"]), percent(row["ends_on_tonic"]),
+            "{} {:.0%}".format(*next(iter(row["forms"].items()), ("-", 0)))]),
         "repeated: tunes with a part played twice; one part: a single section", labels=2)
-    for meter, shape in report["test_forms"]["by_meter"].items():
-        if shape["tunes"] < LEAST_TUNES:
-            continue
-        for name, f in sources:
-            row = f["by_meter"].get(meter)
-            if row is not None:
-                top = next(iter(row["forms"].items()), ("-", 0))
-                by_meter.rows.append([
-                    meter, name, str(row["tunes"]), percent(row["repeated"]),
-                    percent(row["one_part"]), percent(row["eight_bar_parts"]),
-                    percent(row["ends_on_tonic"]), f"{top[0]} {top[1]:.0%}"])
     return [summary, forms, by_meter, *structure_tables(report)]
+
+
+def _meter_rows(sources: list[tuple[str, dict[str, Any]]],
+                cells: Callable[[dict[str, Any]], list[str]]) -> list[list[str]]:
+    """Rows (meter, source, tunes, *cells) for the meters with LEAST_TUNES or more
+    tunes in the first source (the test split), each source that has the meter."""
+    rows = []
+    for meter, shape in sources[0][1]["by_meter"].items():
+        if shape["tunes"] >= LEAST_TUNES:
+            rows += [[meter, name, str(s["by_meter"][meter]["tunes"]),
+                      *cells(s["by_meter"][meter])]
+                     for name, s in sources if meter in s["by_meter"]]
+    return rows
 
 
 # (header, key of the structure summary) of the structure-by-meter table
@@ -124,16 +131,9 @@ def structure_tables(report: dict[str, Any]) -> list[ResultTable]:
         "Definitions: runtime/evaluate/structure.py")
     by_meter = ResultTable(
         f"structure by meter (meters with {LEAST_TUNES}+ test tunes)",
-        ["meter", "run", "tunes", *(h for h, _ in _BY_METER)], [],
+        ["meter", "run", "tunes", *(h for h, _ in _BY_METER)],
+        _meter_rows(sources, lambda row: [percent(row[key]["share"]) for _, key in _BY_METER]),
         "the measures above, per meter", labels=2)
-    for meter, row in report["test_structure"]["by_meter"].items():
-        if row["tunes"] < LEAST_TUNES:
-            continue
-        for name, s in sources:
-            shape = s["by_meter"].get(meter)
-            if shape is not None:
-                by_meter.rows.append([meter, name, str(shape["tunes"]),
-                                      *(percent(shape[key]["share"]) for _, key in _BY_METER)])
     return [overall, by_meter]
 
 

@@ -59,6 +59,7 @@ import numpy as np
 from abcgen.runtime.abc.events import Bar, Meter, Note, Tune
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.repeats import play_order, tied
+from abcgen.runtime.evaluate.abc2midi import run_abc2midi
 
 FIGURE = 6  # notes in a restated figure
 PHRASE = 4  # bars in a phrase
@@ -275,8 +276,6 @@ def played_length(tune: Tune) -> Fraction:
 def abc2midi_length(text: str) -> Fraction | None:
     """How long the real abc2midi plays the tune: its MIDI file's length less the tail
     abc2midi adds after the music (None: no MIDI written)."""
-    from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-
     length = run_abc2midi(text).length
     return None if length is None else length - _abc2midi_tail()
 
@@ -284,8 +283,6 @@ def abc2midi_length(text: str) -> Fraction | None:
 @cache
 def _abc2midi_tail() -> Fraction:
     """What abc2midi adds after the music: measured on a tune of one whole bar."""
-    from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-
     length = run_abc2midi("M:4/4\nL:1/4\nK:C\nC4|]\n").length
     return Fraction(0) if length is None else length - 1
 
