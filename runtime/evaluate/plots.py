@@ -117,10 +117,10 @@ def plot_structure(report: dict[str, Any], path: Path) -> None:
     meter (one row a human tune): a dark cell where two bars are identical, a light
     one where they share rhythm and contour. Restatement shows as lines beside the
     diagonal (a phrase coming back), loops as solid blocks."""
+    plt = _pyplot()  # says so when matplotlib is missing
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    plt = _pyplot()
     rows: dict[str | None, list[tuple[str, str | None]]] = {}
     for run in report["runs"]:
         rows.setdefault(run["pictured"]["human"], []).append((run["name"],
