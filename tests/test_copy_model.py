@@ -17,6 +17,7 @@ from tiny_models import exported, real_tunes
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.bits import bits_per_char
+from abcgen.runtime.evaluate.structure import tune_structure
 from abcgen.runtime.generate.copy_model import KINDS, METADATA_KEY, CopyGate, TuneCopier
 from abcgen.runtime.generate.generator import generate
 from abcgen.runtime.generate.model import Model
@@ -43,17 +44,6 @@ def with_gate(source: Path, gate: CopyGate | None, out: Path) -> Path:
         entry.key, entry.value = METADATA_KEY, gate.to_json()
     onnx.save(proto, str(out))
     return out
-
-
-def runs_of_equal_bars(text: str) -> int:
-    """The most times one bar is written in a row."""
-    bars = [b.replace(" ", "") for b in re.split(r"[|:\]\[]+\d?", text.split("K:", 1)[1])]
-    bars = [b.strip() for b in bars if b.strip()]
-    best = run = 1
-    for a, b in zip(bars, bars[1:]):
-        run = run + 1 if a == b else 1
-        best = max(best, run)
-    return best
 
 
 # ------------------------------------------------------------------ proposals
@@ -151,7 +141,7 @@ def test_the_shipped_gate_makes_tunes_restate_without_looping(tmp_path):
     # a gate that copies whenever it can, held back only by the loop guard
     eager = CopyGate(((30.0,) * 7,) * len(KINDS), *(((0.0,) * len(KINDS),) * 3))
     greedy = Model(with_gate(DEFAULT_MODEL, eager, tmp_path / "eager.onnx"))
-    looped = [runs_of_equal_bars(t.text) for t in generate(greedy, copies)]
+    looped = [tune_structure(t.text).loops[0] for t in generate(greedy, copies)]
     assert max(looped) <= 4 and sum(r > 3 for r in looped) <= 2, looped
 
 
