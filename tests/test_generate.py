@@ -214,6 +214,17 @@ def test_prime_text_uses_the_normaliser():
         prime_text("6/8", "H#")
 
 
+@pytest.mark.parametrize("key", ["Fb", "E#", "G#", "A#", "Dbm", "Gbm", "B#m"])
+def test_a_key_that_check_refuses_is_refused_before_generating(key):
+    """The parser reads K:Fb but finds it needs eight flats; `abcgen check` would refuse
+    every tune made from it, so the option is refused first (as a prefix's K: is)."""
+    message = rf"K: key {key[:2]}\w+ needs more than 7 sharps or flats"
+    with pytest.raises(AbcgenError, match=message):
+        prime_text("4/4", key)
+    with pytest.raises(AbcgenError, match=message):
+        prime_text(prefix=f"M:4/4\nK:{key}\nABc|")
+
+
 # -- abcgen generate ----------------------------------------------------------
 
 

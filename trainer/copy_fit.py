@@ -4,15 +4,18 @@ The gate weighs each proposal against the LSTM. Its weights are fitted on the
 valid split only, by maximum likelihood of the mix
 p(x) = (p_lstm(x) + sum of w_c over proposals c of x) / (1 + sum of w_c),
 with the LSTM's probabilities taken from the .onnx file itself (so an int8 file
-gets the gate that suits its own probabilities). L-BFGS over about 50 weights,
-a few seconds; the test split is never seen.
+gets the gate that suits its own probabilities): L-BFGS over about 50 weights.
+Then its `boost` for generation: tunes are generated from the valid split's
+headers with each boost of BOOSTS, and the one whose tunes restate (repeated
+bars, restated figures, echoes, a second half reusing the first) nearest the
+valid split's own tunes is kept. The test split is never seen.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnx
@@ -20,6 +23,8 @@ import torch
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.bits import log_probs
+from abcgen.runtime.evaluate.report import header, primed_order, sample_primed
+from abcgen.runtime.evaluate.structure import summarise_structure, tune_structure
 from abcgen.runtime.generate.copy_model import (
     KINDS,
     MATCHED,
@@ -29,6 +34,11 @@ from abcgen.runtime.generate.copy_model import (
     walk,
 )
 from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.params import GeneratorParams
+
+BOOSTS = (1.0, 1.5, 2.0, 2.5, 3.0)
+RESTATEMENT = ("repeated_bars", "restated_notes", "echo", "second_half")
+CALIBRATION_TUNES = 100
 
 
 @dataclass
@@ -111,12 +121,35 @@ def fit_gate(model: Model, tunes: Sequence[str]) -> tuple[CopyGate, float, float
     return gate.frozen(), alone, mixed
 
 
+def calibrate_boost(model_bytes: bytes, gate: CopyGate, tunes: Sequence[str],
+                    count: int = CALIBRATION_TUNES) -> tuple[float, dict[float, float]]:
+    """(the boost of BOOSTS whose tunes restate nearest `tunes`, and each boost's
+    distance: the root mean square of the differences of the RESTATEMENT shares)."""
+    primes = [header(tunes[i]) for i in primed_order(tunes, count, seed=0)]
+    wanted = _restatement([tune_structure(t) for t in tunes])
+    distances = {}
+    for boost in BOOSTS:
+        model = Model(_with_metadata(model_bytes, replace(gate, boost=boost).to_json()))
+        texts, _, _ = sample_primed(model, GeneratorParams(seed=0), primes)
+        found = _restatement([tune_structure(text) for text, _ in texts])
+        distances[boost] = math.sqrt(sum((found[k] - wanted[k]) ** 2 for k in RESTATEMENT)
+                                     / len(RESTATEMENT))
+    return min(distances, key=distances.get), distances
+
+
+def _restatement(facts: list) -> dict[str, float]:
+    summary = summarise_structure(facts, limits=[1, 1, 1])
+    return {k: summary[k]["share"] or 0.0 for k in RESTATEMENT}
+
+
 @dataclass
 class Fitted:
     data: bytes  # the .onnx file with the gate in its metadata
     tunes: int
     lstm_bpc: float  # on the tunes it was fitted on (the valid split)
     copy_bpc: float
+    boost: float
+    distances: dict[float, float]  # each boost tried: its restatement's distance to the tunes'
 
 
 def with_gate(model_bytes: bytes, tunes: Sequence[str]) -> Fitted:
@@ -129,12 +162,19 @@ def with_gate(model_bytes: bytes, tunes: Sequence[str]) -> Fitted:
         raise AbcgenError("no validation tune fits the model's vocabulary: cannot fit the "
                           "copy model (give tunes of its own corpus with --valid)")
     gate, alone, mixed = fit_gate(model, usable)
+    boost, distances = calibrate_boost(model_bytes, gate, usable)
+    value = replace(gate, boost=boost).to_json(
+        fitted_on="valid", tunes=len(usable), lstm_bpc=round(alone, 4), copy_bpc=round(mixed, 4),
+        boost_distances={str(b): round(d, 4) for b, d in distances.items()})
+    return Fitted(_with_metadata(model_bytes, value), len(usable), alone, mixed, boost, distances)
+
+
+def _with_metadata(model_bytes: bytes, value: str) -> bytes:
+    """`model_bytes` with METADATA_KEY set to `value` (any earlier one replaced)."""
     proto = onnx.load_from_string(model_bytes)
     props = [p for p in proto.metadata_props if p.key != METADATA_KEY]
     del proto.metadata_props[:]
     proto.metadata_props.extend(props)
     entry = proto.metadata_props.add()
-    entry.key = METADATA_KEY
-    entry.value = gate.to_json(fitted_on="valid", tunes=len(usable), lstm_bpc=round(alone, 4),
-                               copy_bpc=round(mixed, 4))
-    return Fitted(proto.SerializeToString(), len(usable), alone, mixed)
+    entry.key, entry.value = METADATA_KEY, value
+    return proto.SerializeToString()

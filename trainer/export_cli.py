@@ -71,7 +71,7 @@ def _refit(model: Path, out: Path, valid: Path | None, copy: bool, quantize: str
 def _say_copy(fitted) -> None:
     typer.echo(f"copy model: fitted on {fitted.tunes} valid tunes; valid bits/char "
                f"{fitted.lstm_bpc:.4f} with the LSTM alone, {fitted.copy_bpc:.4f} with the copy "
-               "model")
+               f"model; generation boost {fitted.boost:g} (restates nearest the valid tunes)")
 
 
 def _valid_tunes(path: Path | None) -> list[str]:

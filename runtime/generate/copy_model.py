@@ -51,6 +51,7 @@ from abcgen.runtime.errors import AbcgenError
 
 KINDS = ("suffix", "bar1", "bar2", "bar4", "bar8", "part", "rounded", "ending")
 BARS_BACK = ((1, 1), (2, 2), (4, 3), (8, 4))  # bars back, and the kind that looks there
+PHRASE = 8  # the gate knows a bar's place in its part up to this many bars
 MATCHED = 7  # buckets of characters matched: 0, 1, 2-3, 4-7, 8-15, 16-31, 32 and more
 MIN_CONTEXT = 4  # a suffix match starts at this many equal characters
 LONGEST = 64  # a suffix match is measured back this far at most
@@ -68,12 +69,21 @@ def matched_bucket(matched: int) -> int:
 @dataclass(frozen=True)
 class CopyGate:
     """score = table[kind][bucket(matched)] + lstm[kind] * log p_lstm(char)
-    + gap[kind] * (the bar has not started) + confidence[kind] * max log p_lstm."""
+    + gap[kind] * (the bar has not started) + confidence[kind] * max log p_lstm,
+    weight = exp(score), times `boost` when generating.
+
+    The scores are fitted for the likelihood of the valid split's tunes (what the
+    bits/char measures). A tune written one character at a time by that mix still
+    restates less than the tunes it was fitted on (the LSTM does not plan a return,
+    so the copy model is asked only once one has begun), so generation multiplies
+    the weights by `boost`, chosen at export so that tunes generated from the valid
+    split's headers restate as often as the valid split's own tunes do."""
 
     table: tuple[tuple[float, ...], ...]
     lstm: tuple[float, ...]
     gap: tuple[float, ...]
     confidence: tuple[float, ...]
+    boost: float = 1.0
 
     def __post_init__(self) -> None:
         rows = [self.table, self.lstm, self.gap, self.confidence]
@@ -84,6 +94,8 @@ class CopyGate:
         if not all(isinstance(v, (int, float)) and not math.isnan(v) and v < math.inf
                    for v in values):
             raise AbcgenError("copy gate: weights must be numbers below infinity")
+        if not 0 <= self.boost < math.inf:
+            raise AbcgenError(f"copy gate: boost must be a finite number >= 0, got {self.boost}")
 
     @classmethod
     def from_json(cls, text: str) -> CopyGate:
@@ -95,7 +107,7 @@ class CopyGate:
             if tuple(data["kinds"]) != KINDS:
                 raise AbcgenError(f"copy gate kinds {data['kinds']}; this abcgen has {KINDS}")
             return cls(tuple(tuple(r) for r in data["table"]), tuple(data["lstm"]),
-                       tuple(data["gap"]), tuple(data["confidence"]))
+                       tuple(data["gap"]), tuple(data["confidence"]), float(data["boost"]))
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise AbcgenError(f"unreadable copy gate ({err!r})") from None
 
@@ -103,7 +115,7 @@ class CopyGate:
         """The metadata value; `fitted` says how it was fitted (split, bits/char)."""
         return json.dumps({"format": FORMAT, "kinds": KINDS, "table": self.table,
                            "lstm": self.lstm, "gap": self.gap, "confidence": self.confidence,
-                           **fitted})
+                           "boost": self.boost, **fitted})
 
     @classmethod
     def closed(cls) -> CopyGate:
@@ -125,6 +137,7 @@ class TuneCopier:
         self.parts: list[int] = []  # the bar each part starts with
         self._bar_line = ""  # bar line characters since the last content
         self.gap = True  # between a bar line and the next bar's content
+        self.phrase = 0  # the bar's place in its part, counted in PHRASE bars
         self._bracket = False  # a `[` whose meaning the next character decides
         self._aligned: list[tuple[int, int, int]] = []  # (kind, model bar, next position)
         self._upcoming: list[tuple[int, str]] | None = None  # gap proposals, cached
@@ -185,6 +198,7 @@ class TuneCopier:
         self.bars.append(start)
         self._openers.append(self._bar_line)
         self._bar_line, self.gap, self._upcoming = "", False, None
+        self.phrase = (len(self.bars) - 1 - self.parts[-1]) % PHRASE
         text = self.text
         self._aligned = [(k, bar, self.bars[bar] + 1)
                          for k, bar in self._models(len(self.bars) - 1)
@@ -267,6 +281,7 @@ class TuneCopier:
                 bar = len(self.bars)
                 added = self._parts_with(bar, self._bar_line)
                 self._upcoming = [(k, text[self.bars[b]]) for k, b in self._models(bar)]
+                self.phrase = (bar - self.parts[-1]) % PHRASE
                 if added:
                     self.parts.pop()
             out += [(k, ch, 0) for k, ch in self._upcoming]
@@ -279,17 +294,20 @@ class TuneCopier:
         return out
 
 
-def weights(gate: CopyGate, proposals: Sequence[tuple[int, int, int]], logp: np.ndarray,
-            gap: bool) -> dict[int, float]:
-    """Token -> the weight of the proposals of it, against 1 for the LSTM; `logp` is
-    the LSTM's log-probabilities [vocab] and proposals are (kind, token, matched)."""
-    confident = float(logp.max())
+def weights(gate: CopyGate, proposals: Sequence[tuple[int, int, int]], logits: np.ndarray,
+            lse: float, top: float, gap: bool, boost: float = 1.0) -> dict[int, float]:
+    """Token -> the weight of the proposals of it, against 1 for the LSTM. The LSTM's
+    log-probabilities are `logits - lse` (its logits' log-sum-exp; `top` their largest);
+    proposals are (kind, token, matched)."""
+    confident = top - lse
     mass: dict[int, float] = {}
     for kind, token, matched in proposals:
-        score = (gate.table[kind][matched_bucket(matched)] + gate.lstm[kind] * float(logp[token])
+        logp = float(logits[token]) - lse
+        score = (gate.table[kind][matched_bucket(matched)] + gate.lstm[kind] * logp
                  + gate.confidence[kind] * confident + (gate.gap[kind] if gap else 0.0))
-        if score > -700:  # exp underflows to 0: no weight (and a closed gate copies nothing)
-            mass[token] = mass.get(token, 0.0) + math.exp(score)
+        weight = boost * math.exp(score) if score > -700 else 0.0
+        if weight > 0:  # none: the LSTM's logit stays as it is (a closed gate copies nothing)
+            mass[token] = mass.get(token, 0.0) + weight
     return mass
 
 
@@ -335,6 +353,7 @@ class BatchCopier:
             row = logits[r]
             top = float(row.max())
             lse = top + math.log(float(np.exp(row - top).sum()))
-            mass = weights(gate, [(k, index[c], m) for k, c, m in proposals], row - lse, tune.gap)
+            mass = weights(gate, [(k, index[c], m) for k, c, m in proposals], row, lse, top,
+                           tune.gap, gate.boost)
             for token, weight in mass.items():
                 row[token] = lse + math.log(math.exp(float(row[token]) - lse) + weight)

@@ -30,6 +30,7 @@ def prime_text(
     be given too).
     """
     header = header_text(meter, key, unit)
+    _check_header(header)
     if not prefix:
         return header
     if _HAS_KEY.search(prefix):
@@ -43,7 +44,21 @@ def prime_text(
     result = normalise(raw, fragment=True)
     if result.text is None:
         raise AbcgenError(f"cannot use the prefix: {result.drop}")
+    _check_header(result.text)
     return result.text
+
+
+def _check_header(text: str) -> None:
+    """Refuse a header the parser reads but finds wrong (`K:Fb` needs 8 flats), as
+    `abcgen check` would refuse the tunes made from it."""
+    if "K:" not in text:
+        return
+    from abcgen.runtime.abc.parser import parse  # (only a header with a key needs it)
+
+    head = text[:text.find("\n", text.find("K:")) + 1]
+    errors = [d.message for d in parse(head).diagnostics if d.severity == "error"]
+    if errors:
+        raise AbcgenError(f"{errors[0]} (choose another --key, --meter or --unit)")
 
 
 def check_prefix(prefix: str, vocab: Sequence[str]) -> None:
