@@ -8,6 +8,7 @@ import math
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -18,7 +19,13 @@ from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.bits import bits_per_char
 from abcgen.runtime.evaluate.structure import tune_structure
-from abcgen.runtime.generate.copy_model import KINDS, METADATA_KEY, CopyGate, TuneCopier
+from abcgen.runtime.generate.copy_model import (
+    KINDS,
+    MATCHED,
+    METADATA_KEY,
+    CopyGate,
+    TuneCopier,
+)
 from abcgen.runtime.generate.generator import generate
 from abcgen.runtime.generate.model import Model
 from abcgen.runtime.generate.params import GeneratorParams
@@ -139,7 +146,7 @@ def test_the_shipped_gate_makes_tunes_restate_without_looping(tmp_path):
     without = [t.text for t in generate(model, alone)]
     assert sum(map(repeated, with_copy)) > 2 * sum(map(repeated, without))
     # a gate that copies whenever it can, held back only by the loop guard
-    eager = CopyGate(((30.0,) * 7,) * len(KINDS), *(((0.0,) * len(KINDS),) * 3))
+    eager = replace(CopyGate.closed(), table=((30.0,) * MATCHED,) * len(KINDS))
     greedy = Model(with_gate(DEFAULT_MODEL, eager, tmp_path / "eager.onnx"))
     looped = [tune_structure(t.text).loops[0] for t in generate(greedy, copies)]
     assert max(looped) <= 4 and sum(r > 3 for r in looped) <= 2, looped

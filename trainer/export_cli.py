@@ -68,10 +68,14 @@ def _refit(model: Path, out: Path, valid: Path | None, copy: bool, quantize: str
     typer.echo(f"wrote {out} ({len(fitted.data) / 1e6:.2f} MB)")
 
 
-def _say_copy(fitted) -> None:
+def _say_copy(fitted) -> None:  # (fitted: copy_fit.Fitted; torch stays unimported here)
+    from abcgen.runtime.generate.copy_model import KINDS
+
     typer.echo(f"copy model: fitted on {fitted.tunes} valid tunes; valid bits/char "
                f"{fitted.lstm_bpc:.4f} with the LSTM alone, {fitted.copy_bpc:.4f} with the copy "
-               f"model; generation boost {fitted.boost:g} (restates nearest the valid tunes)")
+               "model; generation boosts "
+               + ", ".join(f"{k} {b:g}" for k, b in zip(KINDS, fitted.boost, strict=True))
+               + " (restating nearest the valid tunes)")
 
 
 def _valid_tunes(path: Path | None) -> list[str]:

@@ -45,9 +45,9 @@ def bits_per_char(model: Model, texts: Sequence[str], batch: int = 32,
         if gate is None:
             nats -= logp[np.arange(len(targets)), targets].sum()
         else:
-            for (proposals, gap), target, row in zip(walk(texts[i], index), targets, logp,
-                                                     strict=True):
-                mass = weights(gate, proposals, row, 0.0, float(row.max()), gap)
+            for (proposals, gap, place), target, row in zip(walk(texts[i], index), targets,
+                                                            logp, strict=True):
+                mass = weights(gate, proposals, row, 0.0, float(row.max()), gap, place)
                 p = (math.exp(row[target]) + mass.get(int(target), 0.0)) / (1 + sum(mass.values()))
                 nats -= math.log(p)
         count += len(targets)

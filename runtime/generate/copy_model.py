@@ -58,8 +58,13 @@ LONGEST = 64  # a suffix match is measured back this far at most
 LOOP_LIMITS = {1: 3, 2: 2, 4: 2}  # plays in a row of the last k bars before copying stops
 SECTION = ("|:", "::", ":|", "||", "|]", "[|")  # bar lines that close a part (no ending digit)
 _BAR_CHARS = frozenset("|:]")
+_LETTERS = frozenset("ABCDEFGabcdefgz")
 METADATA_KEY = "abcgen.copy"
 FORMAT = 1
+
+
+def _notes(key: str) -> int:
+    return sum(ch in _LETTERS for ch in key)
 
 
 def matched_bucket(matched: int) -> int:
@@ -69,33 +74,38 @@ def matched_bucket(matched: int) -> int:
 @dataclass(frozen=True)
 class CopyGate:
     """score = table[kind][bucket(matched)] + lstm[kind] * log p_lstm(char)
-    + gap[kind] * (the bar has not started) + confidence[kind] * max log p_lstm,
-    weight = exp(score), times `boost` when generating.
+    + gap[kind] * (the bar has not started) + confidence[kind] * max log p_lstm
+    + place[kind][the bar has not started][the bar's place in its part, mod PHRASE],
+    weight = exp(score), times boost[kind] when generating.
 
     The scores are fitted for the likelihood of the valid split's tunes (what the
     bits/char measures). A tune written one character at a time by that mix still
     restates less than the tunes it was fitted on (the LSTM does not plan a return,
     so the copy model is asked only once one has begun), so generation multiplies
-    the weights by `boost`, chosen at export so that tunes generated from the valid
-    split's headers restate as often as the valid split's own tunes do."""
+    each kind's weights by its `boost`, chosen at export so that tunes generated from
+    the valid split's headers restate as often, and as, the valid split's own do."""
 
     table: tuple[tuple[float, ...], ...]
     lstm: tuple[float, ...]
     gap: tuple[float, ...]
     confidence: tuple[float, ...]
-    boost: float = 1.0
+    place: tuple[tuple[tuple[float, ...], ...], ...]
+    boost: tuple[float, ...] = (1.0,) * len(KINDS)
 
     def __post_init__(self) -> None:
         rows = [self.table, self.lstm, self.gap, self.confidence]
         if (len(self.table) != len(KINDS) or any(len(r) != MATCHED for r in self.table)
-                or any(len(r) != len(KINDS) for r in rows[1:])):
-            raise AbcgenError(f"copy gate: expected {len(KINDS)} kinds and {MATCHED} buckets")
-        values = [v for r in self.table for v in r] + [v for r in rows[1:] for v in r]
+                or any(len(r) != len(KINDS) for r in rows[1:]) or len(self.place) != len(KINDS)
+                or any(len(g) != 2 or any(len(r) != PHRASE for r in g) for g in self.place)):
+            raise AbcgenError(f"copy gate: expected {len(KINDS)} kinds, {MATCHED} buckets and "
+                              f"{PHRASE} places")
+        values = ([v for r in self.table for v in r] + [v for r in rows[1:] for v in r]
+                  + [v for g in self.place for r in g for v in r])
         if not all(isinstance(v, (int, float)) and not math.isnan(v) and v < math.inf
                    for v in values):
             raise AbcgenError("copy gate: weights must be numbers below infinity")
-        if not 0 <= self.boost < math.inf:
-            raise AbcgenError(f"copy gate: boost must be a finite number >= 0, got {self.boost}")
+        if len(self.boost) != len(KINDS) or not all(0 <= b < math.inf for b in self.boost):
+            raise AbcgenError(f"copy gate: boost must be {len(KINDS)} finite numbers >= 0")
 
     @classmethod
     def from_json(cls, text: str) -> CopyGate:
@@ -107,7 +117,9 @@ class CopyGate:
             if tuple(data["kinds"]) != KINDS:
                 raise AbcgenError(f"copy gate kinds {data['kinds']}; this abcgen has {KINDS}")
             return cls(tuple(tuple(r) for r in data["table"]), tuple(data["lstm"]),
-                       tuple(data["gap"]), tuple(data["confidence"]), float(data["boost"]))
+                       tuple(data["gap"]), tuple(data["confidence"]),
+                       tuple(tuple(tuple(r) for r in g) for g in data["place"]),
+                       tuple(float(b) for b in data["boost"]))
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise AbcgenError(f"unreadable copy gate ({err!r})") from None
 
@@ -115,13 +127,14 @@ class CopyGate:
         """The metadata value; `fitted` says how it was fitted (split, bits/char)."""
         return json.dumps({"format": FORMAT, "kinds": KINDS, "table": self.table,
                            "lstm": self.lstm, "gap": self.gap, "confidence": self.confidence,
-                           "boost": self.boost, **fitted})
+                           "place": self.place, "boost": self.boost, **fitted})
 
     @classmethod
     def closed(cls) -> CopyGate:
         """A gate that never copies: generation exactly as without the copy model."""
         zeros = (0.0,) * len(KINDS)
-        return cls(((-math.inf,) * MATCHED,) * len(KINDS), zeros, zeros, zeros)
+        return cls(((-math.inf,) * MATCHED,) * len(KINDS), zeros, zeros, zeros,
+                   (((0.0,) * PHRASE,) * 2,) * len(KINDS))
 
 
 class TuneCopier:
@@ -198,7 +211,7 @@ class TuneCopier:
         self.bars.append(start)
         self._openers.append(self._bar_line)
         self._bar_line, self.gap, self._upcoming = "", False, None
-        self.phrase = (len(self.bars) - 1 - self.parts[-1]) % PHRASE
+        self.phrase = self._place(len(self.bars) - 1)
         text = self.text
         self._aligned = [(k, bar, self.bars[bar] + 1)
                          for k, bar in self._models(len(self.bars) - 1)
@@ -212,6 +225,16 @@ class TuneCopier:
             self.parts.append(bar)
             return True
         return False
+
+    def _place(self, bar: int) -> int:
+        """`bar`'s place in its part, its pickup not counted, modulo PHRASE. A part's
+        first bar is taken for a pickup when it holds at most half the notes of its
+        second (known once that is finished; the tracker counts no time)."""
+        start = self.parts[-1]
+        keys = self._keys
+        pickup = (start + 1 < len(keys)
+                  and 2 * _notes(keys[start]) <= _notes(keys[start + 1]))
+        return max(0, bar - start - pickup) % PHRASE
 
     def _models(self, bar: int) -> list[tuple[int, int]]:
         """(kind, earlier bar) a musician would look at for `bar`."""
@@ -281,7 +304,7 @@ class TuneCopier:
                 bar = len(self.bars)
                 added = self._parts_with(bar, self._bar_line)
                 self._upcoming = [(k, text[self.bars[b]]) for k, b in self._models(bar)]
-                self.phrase = (bar - self.parts[-1]) % PHRASE
+                self.phrase = self._place(bar)
                 if added:
                     self.parts.pop()
             out += [(k, ch, 0) for k, ch in self._upcoming]
@@ -295,30 +318,35 @@ class TuneCopier:
 
 
 def weights(gate: CopyGate, proposals: Sequence[tuple[int, int, int]], logits: np.ndarray,
-            lse: float, top: float, gap: bool, boost: float = 1.0) -> dict[int, float]:
+            lse: float, top: float, gap: bool, place: int,
+            boost: Sequence[float] | None = None) -> dict[int, float]:
     """Token -> the weight of the proposals of it, against 1 for the LSTM. The LSTM's
     log-probabilities are `logits - lse` (its logits' log-sum-exp; `top` their largest);
-    proposals are (kind, token, matched)."""
+    proposals are (kind, token, matched); `boost` the gate's when generating."""
     confident = top - lse
     mass: dict[int, float] = {}
     for kind, token, matched in proposals:
         logp = float(logits[token]) - lse
         score = (gate.table[kind][matched_bucket(matched)] + gate.lstm[kind] * logp
-                 + gate.confidence[kind] * confident + (gate.gap[kind] if gap else 0.0))
-        weight = boost * math.exp(score) if score > -700 else 0.0
+                 + gate.confidence[kind] * confident + (gate.gap[kind] if gap else 0.0)
+                 + gate.place[kind][gap][place])
+        weight = math.exp(score) if score > -700 else 0.0
+        if boost is not None:
+            weight *= boost[kind]
         if weight > 0:  # none: the LSTM's logit stays as it is (a closed gate copies nothing)
             mass[token] = mass.get(token, 0.0) + weight
     return mass
 
 
 def walk(text: str, index: dict[str, int]):
-    """(proposals as (kind, token, matched), gap) before each character of BOS+text,
-    then before EOS: what the copy model saw when scoring a written tune."""
+    """(proposals as (kind, token, matched), gap, place) before each character of
+    BOS+text, then before EOS: what the copy model saw when scoring a written tune."""
     tune = TuneCopier()
-    for ch in text:
-        yield [(k, index[c], m) for k, c, m in tune.proposals()], tune.gap
-        tune.push(ch)
-    yield [(k, index[c], m) for k, c, m in tune.proposals()], tune.gap
+    for ch in [*text, None]:
+        proposals = [(k, index[c], m) for k, c, m in tune.proposals()]
+        yield proposals, tune.gap, tune.phrase
+        if ch is not None:
+            tune.push(ch)
 
 
 class BatchCopier:
@@ -354,6 +382,6 @@ class BatchCopier:
             top = float(row.max())
             lse = top + math.log(float(np.exp(row - top).sum()))
             mass = weights(gate, [(k, index[c], m) for k, c, m in proposals], row, lse, top,
-                           tune.gap, gate.boost)
+                           tune.gap, tune.phrase, gate.boost)
             for token, weight in mass.items():
                 row[token] = lse + math.log(math.exp(float(row[token]) - lse) + weight)
