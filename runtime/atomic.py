@@ -166,6 +166,9 @@ def refuse_overlap(outputs: list[Path], inputs: list[Path]) -> None:
                                   f"{source}, which writing would destroy (choose another "
                                   "output name)")
         for other in outputs[:i]:
+            if str(other) == str(out):
+                raise AbcgenError(f"cannot write {out} twice: two outputs of this command "
+                                  "name it (choose two names)")
             if _same_file(out, other):
                 raise AbcgenError(f"cannot write both {other} and {out}: they are one file, "
                                   "and the second would replace the first (choose two names)")
