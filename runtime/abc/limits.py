@@ -7,8 +7,8 @@ Measured on the default corpus (12,947 tunes) and tests/data/heldout (257 tunes)
 the longest note is 13.9 whole notes, the longest tune plays 176 whole notes and
 5.3 minutes of audio, the longest P: order 5 parts, the fullest measure holds
 252 notes, tempi run from 15 to 360 quarter notes a minute. Each cap leaves a
-margin of three times or more; a tune beyond one raises BeyondLimits, which
-`convert` reports as that tune skipped and `abcgen-live` as that tune skipped.
+margin of three times or more. A tune beyond one raises BeyondLimits: `convert`
+and `abcgen-live` skip that tune and go on, `check` warns (docs/bad-input.md).
 """
 
 from __future__ import annotations
