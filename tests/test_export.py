@@ -166,7 +166,7 @@ def _bad_input(tmp_path: Path, case: str) -> tuple[Path, Path, str]:
         (tmp_path / "file").write_text("")
         out = tmp_path / "file" / "m.onnx"
     message = {"missing": "checkpoint not found", "corrupt": "not a PyTorch checkpoint",
-               "foreign": "not an abcgen checkpoint", "other-arch": "weights do not match",
+               "foreign": "not an abcgen checkpoint", "other-arch": "weights do not fit",
                "unwritable": "cannot write"}[case]
     return ckpt, out, message
 

@@ -99,6 +99,17 @@ def load_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def _misfits(expected: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """What keeps `given` weights from loading where `expected` ones belong, one
+    phrase each (torch's own message takes a line per tensor)."""
+    out = [f"{k} is missing" for k in expected if k not in given]
+    out += [f"{k} is not in the model" for k in given if k not in expected]
+    out += [f"{k} has shape {tuple(given[k].shape)}, the config needs {tuple(v.shape)}"
+            for k, v in expected.items()
+            if k in given and tuple(getattr(given[k], "shape", ())) != tuple(v.shape)]
+    return out
+
+
 def load_trained(path: Path) -> Trained:
     """Rebuild the model from a checkpoint, checking the weights fit its config."""
     state = load_state(path)
@@ -112,10 +123,16 @@ def load_trained(path: Path) -> Trained:
             f"{config.vocab_size}"
         )
     model = CharLSTM(config)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise AbcgenError(f"{path}: weights do not match the model config ({err})") from None
+    misfits = _misfits(model.state_dict(), state["model"])
+    if not misfits:
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as err:  # torch's message takes a line per tensor: the first
+            misfits = [str(err).strip().splitlines()[0]]
+    if misfits:
+        more = f" (and {len(misfits) - 1} more)" if len(misfits) > 1 else ""
+        raise AbcgenError(f"{path}: the weights do not fit the model config it holds: "
+                          f"{misfits[0]}{more}")
     model.eval()
     return Trained(
         model=model,

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from abcgen.runtime.abc.corpus import build_corpus, write_splits
 from abcgen.runtime.cli import run_app
+from abcgen.runtime.generate import MAX_SEED
 from abcgen.trainer.presets import PRESETS
 
 app = typer.Typer(
@@ -68,7 +69,7 @@ def fit(
     max_minutes: Annotated[
         float | None, _opt("training-time budget (all resumes together); then finish cleanly")
     ] = None,
-    seed: Annotated[int | None, _opt()] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, show_default=False)] = None,
     device: Annotated[str | None, _opt("auto | cpu | cuda")] = None,
     threads: Annotated[int | None, _opt("CPU threads per process (0: automatic)")] = None,
     amp: Annotated[bool | None, _opt("bf16 autocast on CUDA", "--amp/--no-amp")] = None,

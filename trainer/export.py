@@ -224,7 +224,7 @@ def export(
     the parity check and the bits/char cost of quantisation."""
     if quantize not in (None, "int8"):
         raise AbcgenError(f"unknown quantisation {quantize!r}; only 'int8' is supported")
-    check_writable(out)  # before the minutes of work, not after
+    check_writable(out, inputs=[checkpoint])  # before the minutes of work, not after
     trained = load_trained(checkpoint)
     if tunes is not None:
         known = set(trained.vocab)

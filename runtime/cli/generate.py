@@ -15,6 +15,7 @@ import typer
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.cli import app
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
 
 
 @app.command()
@@ -43,7 +44,8 @@ def generate(
     ] = 1.0,
     seed: Annotated[
         int | None,
-        typer.Option(help="Random seed; the same seed and --num give the same tunes "
+        typer.Option(min=0, max=MAX_SEED,
+                     help="Random seed; the same seed and --num give the same tunes "
                      "(default: a random one, written in each tune's title)."),
     ] = None,
     max_chars: Annotated[
@@ -96,7 +98,7 @@ def generate(
     if paths:  # before the work: a read-only file or folder costs nothing
         from abcgen.runtime.atomic import check_writable
 
-        check_writable(*paths)
+        check_writable(*paths, inputs=[model])
     params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=num,
                              temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                              max_chars=max_chars, form=form, part_bars=part_bars, free=free)

@@ -17,6 +17,7 @@ import mido
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
 from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Meter, Note, Tune
+from abcgen.runtime.abc.limits import TEMPO, check_tune
 from abcgen.runtime.abc.repeats import expand
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
@@ -87,8 +88,9 @@ def tune_to_midi(
     ]:
         if not 0 <= value <= top:
             raise AbcgenError(f"{name} must be 0..{top}, got {value}")
-    if bpm is not None and not 1 <= bpm <= 1000:
-        raise AbcgenError(f"bpm must be 1..1000, got {bpm}")
+    if bpm is not None and not TEMPO[0] <= bpm <= TEMPO[1]:
+        raise AbcgenError(f"bpm must be {TEMPO[0]:g}..{TEMPO[1]:g}, got {bpm}")
+    check_tune(tune)
 
     velocity, attached = _written_context(tune)
     played = expand(tune)
@@ -263,7 +265,10 @@ def _conductor(tune: Tune, played: list[Note], attached: dict, bpm: float | None
 
 def _signature_messages(tick: int, meter: Meter | None, key) -> list:
     out = []
-    if meter is not None and meter.denominator & (meter.denominator - 1) == 0:
+    # A MIDI time signature holds a numerator up to 255 and a power-of-two denominator;
+    # a tune in another meter (`M:256/4`, `M:4/3`) is played without one.
+    if meter is not None and 0 < meter.numerator <= 255 \
+            and meter.denominator & (meter.denominator - 1) == 0:
         out.append(
             (
                 tick,

@@ -88,4 +88,5 @@ class LiveConfig:
 
         header_text(self.meter or "4/4", self.key, self.unit)  # a bad value, named now
         # Every file the session writes, before the first note: not when a tune ends.
-        check_writable(*(p for p in (self.abc_log, self.record) if p is not None))
+        check_writable(*(p for p in (self.abc_log, self.record) if p is not None),
+                       inputs=[self.abc, self.model])

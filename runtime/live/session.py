@@ -24,7 +24,7 @@ from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.errors import AbcgenError, BeyondLimits
 from abcgen.runtime.live import ports
 from abcgen.runtime.live.config import CONTROL_TEMPERATURES, LiveConfig
 from abcgen.runtime.live.performance import WHOLE, Item, Performance
@@ -54,6 +54,8 @@ NEXT_LEAD = 0.15  # seconds from "next tune" to the first note of the next
 LOOKAHEAD = 2.0  # seconds of music the composer keeps ready
 INPUT_POLL = 0.005  # seconds between reads of the control and clock inputs
 STALE_INPUT = 0.05  # an input message computed to be older than this is timed "now"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+MAX_SKIPPED = 10  # tunes in a row skipped (beyond abc.limits) before the session gives up
 
 
 class Shared:
@@ -164,7 +166,8 @@ def _shift(items: list[Item], by: float) -> list[Item]:
 def compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
     """The composer process: tunes -> timed messages down `conn`, a little ahead.
     Whatever stops it is sent down `conn` too, so that the sender can name it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle
+    for sig in (signal.SIGINT, signal.SIGHUP):  # the terminal's, sent to the whole group:
+        signal.signal(sig, signal.SIG_IGN)     # the sender's to handle
     try:
         _compose(config, conn, shared)
     except (BrokenPipeError, EOFError, ConnectionError):
@@ -179,7 +182,7 @@ def _compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
     tunes = _tunes(config, shared)
     first = next(tunes)
     conn.send(("ready",))
-    position, index, epoch = 0.0, 0, shared.epoch.value
+    position, index, epoch, skipped = 0.0, 0, shared.epoch.value, 0
     while not shared.stopping.value and (config.tunes is None or index < config.tunes):
         if shared.epoch.value != epoch:  # "next tune": start right away
             epoch = shared.epoch.value
@@ -188,20 +191,30 @@ def _compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
         performance = Performance(config.style, tune_seed=index)
         marker: list[Item] = [(position, f"tune {index + 1}")]  # goes with the first notes
         text, bpm, complete = [], config.style.bpm or 120.0, True
-        for chunk in itertools.chain([prime], rest):
-            text.append(chunk)
-            items = performance.feed(chunk)
-            if items:
-                bpm = next((d for _, d in items if isinstance(d, float)), bpm)
+        try:
+            for chunk in itertools.chain([prime], rest):
+                text.append(chunk)
+                items = performance.feed(chunk)
+                if items:
+                    bpm = next((d for _, d in items if isinstance(d, float)), bpm)
+                    conn.send(("items", epoch, [*marker, *_shift(items, position)]))
+                    marker = []
+                    if not _keep_ahead(position + performance.done / WHOLE, shared, epoch):
+                        complete = False
+                        break
+            if complete:
+                items = performance.close()
                 conn.send(("items", epoch, [*marker, *_shift(items, position)]))
-                marker = []
-                if not _keep_ahead(position + performance.done / WHOLE, shared, epoch):
-                    complete = False
-                    break
-        if complete:
-            items = performance.close()
-            conn.send(("items", epoch, [*marker, *_shift(items, position)]))
-            position += performance.length + config.gap / whole_note_seconds(bpm)
+                position += performance.length + config.gap / whole_note_seconds(bpm)
+            skipped = 0
+        except BeyondLimits as err:  # one tune too much for playback: the next one plays
+            complete, skipped = False, skipped + 1
+            what = "stopped" if performance.started else "skipped"
+            conn.send(("log", f"warning: tune {index + 1} {what}: {err}"))
+            if skipped == MAX_SKIPPED:
+                raise AbcgenError(f"{MAX_SKIPPED} tunes in a row were beyond what abcgen "
+                                  f"plays; the last: {err}") from None
+            position += max(performance.done, 0) / WHOLE + config.gap / whole_note_seconds(bpm)
         warning = _log_tune(config.abc_log, index, "".join(text), complete)
         if warning:
             conn.send(("log", warning))
@@ -213,15 +226,16 @@ def _compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
 
 
 class Signals:
-    """SIGINT and SIGTERM only set a flag (and wake the sender through a pipe);
-    the way out, with every note released, is the sender's own."""
+    """SIGINT, SIGTERM and SIGHUP (its terminal closed) only set a flag (and wake the
+    sender through a pipe); the way out, with every note released, is the sender's
+    own. A signal ignored on entry (nohup) stays ignored."""
 
     def __init__(self) -> None:
         self.caught = False
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
-        self._previous = {sig: signal.signal(sig, self._catch)
-                          for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._previous = {sig: signal.signal(sig, self._catch) for sig in STOP_SIGNALS
+                          if signal.getsignal(sig) is not signal.SIG_IGN}
         self._previous_fd = signal.set_wakeup_fd(self.wake_w)
 
     def _catch(self, *_: object) -> None:
@@ -354,7 +368,8 @@ class Session:
 
 
 def run(config: LiveConfig, log: Callable[[str], None] = lambda _: None) -> None:
-    """Play until SIGINT/SIGTERM or the last of `config.tunes`, then leave no note sounding."""
+    """Play until SIGINT/SIGTERM/SIGHUP or the last of `config.tunes`, then leave no note
+    sounding."""
     config.check()
     if config.seed is not None:
         log(f"seed {config.seed}")  # a session worth keeping can be played again
@@ -370,18 +385,26 @@ def run(config: LiveConfig, log: Callable[[str], None] = lambda _: None) -> None
     try:
         if config.realtime and not realtime_priority():
             log("realtime priority not permitted; timing may suffer on a busy machine")
-        session = Session(config, conn, shared, log, signals)
-        session.scheduler.run(session.keep_going)
-    finally:
+        try:
+            session = Session(config, conn, shared, log, signals)
+        except AbcgenError:
+            if not signals.caught:
+                raise
+            log("stopped while the ports opened")  # the signal cut the opening short
         if session is not None:
-            session.close()
-        shared.stopping.value = 1
-        composer.join(5)
-        if composer.is_alive():
-            composer.terminate()
+            session.scheduler.run(session.keep_going)
+    finally:
+        try:
+            if session is not None:
+                session.close()
+        finally:
+            shared.stopping.value = 1
             composer.join(5)
-        conn.close()
-        signals.restore()
-    if session.died:
+            if composer.is_alive():
+                composer.terminate()
+                composer.join(5)
+            conn.close()
+            signals.restore()
+    if session is not None and session.died and not signals.caught:
         raise AbcgenError(f"the composer stopped unexpectedly (exit code {composer.exitcode}); "
                           "the music queued before was played")

@@ -9,6 +9,7 @@ the output folder. The answer lists, per tune, the files written (.abc,
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, fields, replace
 from fractions import Fraction
@@ -17,6 +18,7 @@ from typing import Any
 
 from abcgen.runtime.abc.events import Bar, FieldChange, Tune
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
 
 MAX_NUM = 16
 DEFAULT_MAX_CHARS = 1000
@@ -64,6 +66,11 @@ class Request:
             raise AbcgenError(f"request: num must be 1..{MAX_NUM}, got {request.num}")
         if request.temperature < 0:
             raise AbcgenError(f"request: temperature must be >= 0, got {request.temperature}")
+        if request.seed is not None and not 0 <= request.seed <= MAX_SEED:
+            raise AbcgenError(f"request: seed must be 0..{MAX_SEED}, got {request.seed}")
+        if not math.isfinite(request.temperature):
+            raise AbcgenError(f"request: temperature must be a finite number, got "
+                              f"{request.temperature}")
         if request.bars is not None and not 1 <= request.bars <= 256:
             raise AbcgenError(f"request: bars must be 1..256, got {request.bars}")
         if request.max_chars is not None and request.max_chars < 1:
