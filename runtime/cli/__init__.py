@@ -32,7 +32,8 @@ def _group() -> None:
 
 # Modules of the optional extras, by the extra that installs them.
 EXTRAS = {"torch": "train", "onnx": "train", "music21": "train", "matplotlib": "train",
-          "safetensors": "train", "rtmidi": "live"}
+          "safetensors": "train", "rtmidi": "live", "starlette": "serve",
+          "uvicorn": "serve"}
 
 
 def run_app(typer_app: typer.Typer) -> Callable[[], None]:
@@ -75,7 +76,7 @@ def _usage_message(err: ClickException) -> str:
     return f"{text} (see {ctx.command_path} --help)" if ctx is not None else text
 
 
-SUBCOMMANDS: list[str] = ["generate", "plugin", "check", "convert", "eval"]
+SUBCOMMANDS: list[str] = ["generate", "plugin", "check", "convert", "eval", "serve"]
 
 
 def register(names: list[str] = SUBCOMMANDS) -> None:

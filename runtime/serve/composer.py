@@ -1,0 +1,172 @@
+"""Generation for many people at once: one loaded model, a pool of worker threads
+sized to the cores, requests served oldest first.
+
+Every request goes through the one entry point (`GeneratorParams` and
+`Generator`), so an option means here what it means to `abcgen generate`.
+Requests that wait together, ask for the same tune options and leave the seed
+to chance are generated as one batch, as `abcgen generate --num K` does: a
+step at batch 8 costs little more than one at batch 1, so eight people
+composing at once get their tunes nearly as fast as one. Each tune keeps the
+batch's seed, its size and its place in it, so it can be made again
+(`--seed S --num K`, tune I). A request that names its seed is generated alone.
+
+A worker checks between steps whether anyone still waits for the batch and
+stops when nobody does (the client went away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate.generator import Generated, Generator
+from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.params import GeneratorParams
+
+MAX_BATCH = 32  # tunes generated together at most (a request's own num included)
+MAX_WAITING = 512  # tunes queued at most; beyond it a compose is refused as busy
+
+
+class Busy(AbcgenError):
+    """Too many tunes are waiting already."""
+
+
+@dataclass(frozen=True)
+class Made:
+    """One request's tunes and how to make them again: the batch's seed and size and
+    the request's first place in it (from 1)."""
+
+    tunes: list[Generated]
+    seed: int
+    batch: int
+    first: int
+
+
+@dataclass(eq=False)
+class _Job:
+    params: GeneratorParams
+    shareable: bool  # the seed was left to chance: may join a batch
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def key(self) -> tuple:
+        """Everything but the seed and the count: requests with equal keys may share a batch."""
+        return tuple(getattr(self.params, f.name) for f in dataclasses.fields(self.params)
+                     if f.init and f.name not in ("seed", "num"))
+
+    def settle(self, result: Made | BaseException) -> None:
+        def set_once() -> None:
+            if self.future.done():
+                return
+            if isinstance(result, BaseException):
+                self.future.set_exception(result)
+            else:
+                self.future.set_result(result)
+
+        self.loop.call_soon_threadsafe(set_once)
+
+
+class Composer:
+    """`await compose(params)` from the event loop; the work runs in `workers` threads."""
+
+    def __init__(self, model: Model, *, workers: int | None = None,
+                 max_batch: int = MAX_BATCH, max_waiting: int = MAX_WAITING) -> None:
+        self.model, self.max_batch, self.max_waiting = model, max_batch, max_waiting
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, name=f"abcgen-composer-{i}",
+                                          daemon=True)
+                         for i in range(workers or os.cpu_count() or 1)]
+        for thread in self._threads:
+            thread.start()
+
+    async def compose(self, params: GeneratorParams, *, seed_given: bool,
+                      gone: Callable[[], object] | None = None, poll: float = 0.1) -> Made:
+        """The tunes `params` asks for. `gone` (an async callable) is asked every `poll`
+        seconds whether the client left; if so the work stops and CancelledError is raised."""
+        loop = asyncio.get_running_loop()
+        job = _Job(params, not seed_given, loop.create_future(), loop)
+        with self._ready:
+            waiting = sum(j.params.num for j in self._queue)
+            if waiting + params.num > self.max_waiting:
+                raise Busy(f"{waiting} tunes are waiting to be made; try again in a moment")
+            self._queue.append(job)
+            self._ready.notify()
+        try:
+            while True:
+                done, _ = await asyncio.wait({job.future}, timeout=poll)
+                if done:
+                    return job.future.result()
+                if gone is not None and await gone():
+                    raise asyncio.CancelledError("the client went away")
+        except BaseException:
+            job.cancelled.set()
+            with self._ready:
+                if job in self._queue:
+                    self._queue.remove(job)
+            raise
+
+    def waiting(self) -> int:
+        with self._ready:
+            return len(self._queue)
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    # -- worker threads ----------------------------------------------------
+
+    def _take(self) -> list[_Job] | None:
+        """The oldest request and the waiting ones that may share its batch."""
+        with self._ready:
+            while not self._queue and not self._closed:
+                self._ready.wait()
+            if self._closed:
+                return None
+            first = self._queue.popleft()
+            jobs, size = [first], first.params.num
+            if first.shareable:
+                key = first.key
+                for job in list(self._queue):
+                    if (job.shareable and size + job.params.num <= self.max_batch
+                            and job.key == key):
+                        self._queue.remove(job)
+                        jobs.append(job)
+                        size += job.params.num
+            return jobs
+
+    def _work(self) -> None:
+        while (jobs := self._take()) is not None:
+            try:
+                self._run(jobs)
+            except BaseException as err:  # a worker must outlive any one request
+                for job in jobs:
+                    job.settle(err if isinstance(err, Exception) else RuntimeError(str(err)))
+
+    def _run(self, jobs: list[_Job]) -> None:
+        params = jobs[0].params
+        if len(jobs) > 1:
+            params = dataclasses.replace(params, num=sum(j.params.num for j in jobs))
+        gen = Generator(self.model, params)
+        gen.append(params.prime)
+        while not gen.is_done():
+            if all(job.cancelled.is_set() for job in jobs):
+                return
+            gen.generate_next()
+        tunes, first = gen.results(), 0
+        for job in jobs:
+            n = job.params.num
+            job.settle(Made(tunes[first:first + n], params.seed, params.num, first + 1))
+            first += n
