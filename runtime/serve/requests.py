@@ -25,6 +25,7 @@ COMPOSE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "max_chars": ((int,), False), "form": ((str,), False), "part_bars": ((int,), True),
     "free": ((bool,), False),
 }
+KINDS = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
 
 
 class BadRequest(AbcgenError):
@@ -59,9 +60,7 @@ def compose_params(data: dict[str, Any]) -> GeneratorParams:
                 raise BadRequest(f"{name} may not be null")
             continue
         if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-            kind = " or ".join("number" if t is float else t.__name__ for t in types)
-            raise BadRequest(f"{name} must be {kind.replace('str', 'text')}, "
-                             f"got {json.dumps(value)}")
+            raise BadRequest(f"{name} must be {KINDS[types[-1]]}, got {json.dumps(value)}")
         values[name] = value
     num = values.get("num", 1)
     if not 1 <= num <= MAX_TUNES:
