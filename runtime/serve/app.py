@@ -194,6 +194,7 @@ async def info(request: Request) -> Response:
         "options": list(COMPOSE_FIELDS),
         "limits": {"num": MAX_TUNES, "max_chars": MAX_CHARS, "body_bytes": MAX_BODY},
         "archive": str(shop.archive.path), "waiting": shop.composer.waiting(),
+        "stopped": shop.composer.stopped,
         "choices": await run_in_threadpool(shop.archive.choices),
     })
 

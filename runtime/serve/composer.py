@@ -83,6 +83,7 @@ class Composer:
         self._queue: collections.deque[_Job] = collections.deque()
         self._ready = threading.Condition()
         self._closed = False
+        self.stopped = 0  # batches stopped because everyone who asked went away
         self._threads = [threading.Thread(target=self._work, name=f"abcgen-composer-{i}",
                                           daemon=True)
                          for i in range(workers or os.cpu_count() or 1)]
@@ -163,6 +164,7 @@ class Composer:
         gen.append(params.prime)
         while not gen.is_done():
             if all(job.cancelled.is_set() for job in jobs):
+                self.stopped += 1
                 return
             gen.generate_next()
         tunes, first = gen.results(), 0
