@@ -17,6 +17,7 @@ from serving import call, serving, wait_for
 from abcgen.runtime.serve.requests import MAX_BODY
 
 JIG = {"meter": "6/8", "key": "D", "form": "AABB"}
+JIG_OPTIONS = ["--meter", "6/8", "--key", "D", "--form", "AABB"]
 BOOK = ("X:1\nT:Good\nM:6/8\nL:1/8\nK:D\n|:dAF DFA|dfe dBA:|\n\n"
         "X:2\nT:Bad\nM:3/4\nL:1/8\nK:G\nGAB cdef|g6|]\n")
 
@@ -39,8 +40,7 @@ def test_a_composed_jig_is_the_one_abcgen_generate_makes(server, tmp_path, capsy
     assert tune["title"] == "abcgen seed 11" and tune["params"]["seed"] == 11
     assert tune["model"]["name"] == "abcgen-default.onnx" and len(tune["model"]["sha256"]) == 64
     assert tune["check"]["valid"] and tune["url"] == f"/tune/{tune['id']}"
-    code, out, err = run(["generate", "--meter", "6/8", "--key", "D", "--form", "AABB",
-                          "--seed", "11"], capsys)
+    code, out, err = run(["generate", *JIG_OPTIONS, "--seed", "11"], capsys)
     assert code == 0, err
     assert tune["abc"] == out
     kept = call(f"{server.url}/api/tunes/{tune['id']}").json()
@@ -67,8 +67,7 @@ def test_composes_waiting_together_share_a_batch_and_can_be_made_again(server, c
     assert len(batches) == 1, batches  # all four in one batch
     seed, batch = batches.pop()
     assert batch == 4 and sorted(t["params"]["place"] for t in tunes) == [1, 2, 3, 4]
-    code, out, _ = run(["generate", *sum((["--" + k, v] for k, v in JIG.items()), []),
-                        "--seed", str(seed), "--num", "4"], capsys)
+    code, out, _ = run(["generate", *JIG_OPTIONS, "--seed", str(seed), "--num", "4"], capsys)
     made = {t["title"]: t["abc"] for t in tunes}
     cli_tunes = [f"X:1\n{text.partition(chr(10))[2]}".strip() for text in out.split("X:")[1:]]
     assert code == 0
