@@ -155,17 +155,17 @@ function showDiagnostics(diagnostics) {
   list.replaceChildren(...diagnostics.map((d) => {
     const button = el("button", {type: "button", class: d.severity,
       text: `line ${d.line}, column ${d.col}: ${d.severity}: ${d.message}`});
-    button.addEventListener("click", () => goToLine($("abc"), d.line, d.col));
+    button.addEventListener("click", () => goToLine($("abc"), d.line));
     return el("li", {}, button);
   }));
   if (!diagnostics.length) list.append(el("li", {class: "ok", text: "No problems found."}));
 }
 
-function goToLine(area, line, col) {
+function goToLine(area, line) {  // selects the whole line at fault
   const lines = area.value.split("\n");
-  const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0) + Math.max(col - 1, 0);
+  const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
   area.focus();
-  area.setSelectionRange(start, start + Math.max((lines[line - 1] || "").length - col + 1, 1));
+  area.setSelectionRange(start, start + (lines[line - 1] || "").length);
 }
 
 let editTimer = null;
