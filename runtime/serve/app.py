@@ -29,6 +29,7 @@ from abcgen.runtime.abc.writer import format_abc
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.formats.soundfonts import find_soundfont
 from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.params import GeneratorParams
 from abcgen.runtime.generate.prime import check_prefix
 from abcgen.runtime.serve import files
 from abcgen.runtime.serve.archive import Archive, NewTune
@@ -73,12 +74,29 @@ class Workshop:
         self.model_name = settings.model.name
         self.model_sha256 = hashlib.sha256(settings.model.read_bytes()).hexdigest()
         self.archive = Archive(settings.db)
-        self.composer = Composer(self.model, workers=settings.workers)
+        self.composer = Composer(self.model, workers=settings.workers, keep=self.keep)
         try:
             self.soundfont: Path | None = find_soundfont(settings.soundfont)
             self.no_sound = ""
         except AbcgenError as err:
             self.soundfont, self.no_sound = None, str(err)
+
+    def keep(self, params: GeneratorParams, made: Made) -> dict[str, Any]:
+        """A compose's tunes into the archive (all or none), titled as `abcgen generate
+        --seed S --num K` titles them; the compose's answer. Runs in the worker."""
+        new, checks = [], []
+        for place, tune in enumerate(made.tunes, made.first):
+            title = f"abcgen seed {made.seed}" + (f" #{place}" if made.batch > 1 else "")
+            abc = format_abc(tune.text, index=1, title=title)
+            facts, check = files.describe(abc)
+            checks.append(check)
+            new.append(NewTune(title, abc, facts.meter, facts.key, facts.form,
+                               {**asked(params), "seed": made.seed, "batch": made.batch,
+                                "place": place, "ended": tune.ended},
+                               self.model_name, self.model_sha256))
+        rows = [self.archive.get(i) for i in self.archive.add(new)]
+        return {"seed": made.seed, "batch": made.batch,
+                "tunes": [_tune_json(r, c) for r, c in zip(rows, checks, strict=True)]}
 
     def close(self) -> None:
         self.composer.close()
@@ -194,7 +212,7 @@ async def info(request: Request) -> Response:
         "options": list(COMPOSE_FIELDS),
         "limits": {"num": MAX_TUNES, "max_chars": MAX_CHARS, "body_bytes": MAX_BODY},
         "archive": str(shop.archive.path), "waiting": shop.composer.waiting(),
-        "stopped": shop.composer.stopped,
+        "stopped": shop.composer.stopped, "batches": dict(sorted(shop.composer.batches.items())),
         "choices": await run_in_threadpool(shop.archive.choices),
     })
 
@@ -207,30 +225,14 @@ async def compose(request: Request) -> Response:
     if params.prefix:
         check_prefix(params.prefix, shop.model.info.vocab)
     try:
-        made = await shop.composer.compose(params, seed_given=data.get("seed") is not None,
+        answer = await shop.composer.compose(params, seed_given=data.get("seed") is not None,
                                            gone=request.is_disconnected)
     except asyncio.CancelledError:
         return Response(status_code=499)  # nobody reads it
-    ids = await run_in_threadpool(_keep, shop, params, made)
-    tunes = await run_in_threadpool(lambda: [_tune_json(shop, shop.archive.get(i)) for i in ids])
-    return JSONResponse({"seed": made.seed, "batch": made.batch, "tunes": tunes})
+    return JSONResponse(answer)
 
 
-def _keep(shop: Workshop, params, made: Made) -> list[int]:
-    """The tunes in the archive, titled as `abcgen generate --seed S --num K` titles them."""
-    new = []
-    for place, tune in enumerate(made.tunes, made.first):
-        title = f"abcgen seed {made.seed}" + (f" #{place}" if made.batch > 1 else "")
-        abc = format_abc(tune.text, index=1, title=title)
-        facts = files.facts(abc)
-        new.append(NewTune(title, abc, facts.meter, facts.key, facts.form,
-                           {**asked(params), "seed": made.seed, "batch": made.batch,
-                            "place": place, "ended": tune.ended},
-                           shop.model_name, shop.model_sha256))
-    return shop.archive.add(new)
-
-
-def _tune_json(shop: Workshop, row: dict[str, Any]) -> dict[str, Any]:
+def _tune_json(row: dict[str, Any], check: dict | None = None) -> dict[str, Any]:
     tid = row["id"]
     return {
         **{k: row[k] for k in ("id", "title", "abc", "generated", "created", "edited", "meter",
@@ -238,7 +240,7 @@ def _tune_json(shop: Workshop, row: dict[str, Any]) -> dict[str, Any]:
         "url": f"/tune/{tid}",
         "model": {"name": row["model_name"], "sha256": row["model_sha256"]},
         "files": {fmt: f"/api/tunes/{tid}/tune.{fmt}" for fmt in files.FORMATS},
-        "check": files.check(row["abc"].encode())[0] if row["abc"].strip() else None,
+        "check": check or files.check(row["abc"].encode())[0],
     }
 
 
@@ -279,7 +281,7 @@ async def tune(request: Request) -> Response:
         await run_in_threadpool(shop.archive.update, row["id"],
                                 **_changes(json_object(await _body(request))))
         row = await _row(request)
-    return JSONResponse(await run_in_threadpool(_tune_json, shop, row))
+    return JSONResponse(await run_in_threadpool(_tune_json, row))
 
 
 def _changes(data: dict[str, Any]) -> dict[str, Any]:
@@ -298,7 +300,7 @@ def _changes(data: dict[str, Any]) -> dict[str, Any]:
     if "abc" in data:
         if len(files.tunes_of(data["abc"].encode())) != 1:
             raise BadRequest("the ABC must hold exactly one tune")
-        facts = files.facts(data["abc"])
+        facts, _ = files.describe(data["abc"])
         changes.update(meter=facts.meter, key=facts.key, form=facts.form)
     return changes
 

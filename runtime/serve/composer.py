@@ -10,6 +10,10 @@ composing at once get their tunes nearly as fast as one. Each tune keeps the
 batch's seed, its size and its place in it, so it can be made again
 (`--seed S --num K`, tune I). A request that names its seed is generated alone.
 
+The worker also runs `keep` on each request's tunes (the server stores them in
+the archive there), so the requests of one batch are answered together and,
+busy, come back together to share the next one.
+
 A worker checks between steps whether anyone still waits for the batch and
 stops when nobody does (the client went away).
 """
@@ -21,8 +25,10 @@ import collections
 import dataclasses
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generate.generator import Generated, Generator
@@ -31,6 +37,7 @@ from abcgen.runtime.generate.params import GeneratorParams
 
 MAX_BATCH = 32  # tunes generated together at most (a request's own num included)
 MAX_WAITING = 512  # tunes queued at most; beyond it a compose is refused as busy
+GATHER = 0.02  # seconds a request may wait for others to share its batch, when busy
 
 
 class Busy(AbcgenError):
@@ -54,6 +61,7 @@ class _Job:
     shareable: bool  # the seed was left to chance: may join a batch
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    arrived: float = field(default_factory=lambda: _now())
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -62,7 +70,7 @@ class _Job:
         return tuple(getattr(self.params, f.name) for f in dataclasses.fields(self.params)
                      if f.init and f.name not in ("seed", "num"))
 
-    def settle(self, result: Made | BaseException) -> None:
+    def settle(self, result: Any) -> None:
         def set_once() -> None:
             if self.future.done():
                 return
@@ -78,12 +86,19 @@ class Composer:
     """`await compose(params)` from the event loop; the work runs in `workers` threads."""
 
     def __init__(self, model: Model, *, workers: int | None = None,
-                 max_batch: int = MAX_BATCH, max_waiting: int = MAX_WAITING) -> None:
+                 max_batch: int = MAX_BATCH, max_waiting: int = MAX_WAITING,
+                 gather: float = GATHER, keep: Callable[[GeneratorParams, Made], Any] | None = None,
+                 ) -> None:
         self.model, self.max_batch, self.max_waiting = model, max_batch, max_waiting
+        self.keep = keep
         self._queue: collections.deque[_Job] = collections.deque()
         self._ready = threading.Condition()
         self._closed = False
         self.stopped = 0  # batches stopped because everyone who asked went away
+        self.batches: collections.Counter[int] = collections.Counter()  # tunes -> batches
+        self.gather = gather
+        self._running = 0  # batches being generated
+        self._shared = False  # the last batch taken held several requests
         self._threads = [threading.Thread(target=self._work, name=f"abcgen-composer-{i}",
                                           daemon=True)
                          for i in range(workers or os.cpu_count() or 1)]
@@ -91,8 +106,9 @@ class Composer:
             thread.start()
 
     async def compose(self, params: GeneratorParams, *, seed_given: bool,
-                      gone: Callable[[], object] | None = None, poll: float = 0.1) -> Made:
-        """The tunes `params` asks for. `gone` (an async callable) is asked every `poll`
+                      gone: Callable[[], object] | None = None, poll: float = 0.1) -> Any:
+        """The tunes `params` asks for (as `Made`, or what `keep` made of them in the
+        worker: the archive's rows). `gone` (an async callable) is asked every `poll`
         seconds whether the client left; if so the work stops and CancelledError is raised."""
         loop = asyncio.get_running_loop()
         job = _Job(params, not seed_given, loop.create_future(), loop)
@@ -132,8 +148,17 @@ class Composer:
     def _take(self) -> list[_Job] | None:
         """The oldest request and the waiting ones that may share its batch."""
         with self._ready:
-            while not self._queue and not self._closed:
-                self._ready.wait()
+            while not self._closed:
+                if self._queue:
+                    # Busy (a batch runs, or the last one was shared): let the oldest
+                    # request wait up to `gather` for others to join it. Idle: go now.
+                    crowded = self._running or self._shared
+                    wait = self._queue[0].arrived + (self.gather if crowded else 0) - _now()
+                    if wait <= 0:
+                        break
+                    self._ready.wait(wait)
+                else:
+                    self._ready.wait()
             if self._closed:
                 return None
             first = self._queue.popleft()
@@ -146,6 +171,9 @@ class Composer:
                         self._queue.remove(job)
                         jobs.append(job)
                         size += job.params.num
+            self._running += 1
+            self._shared = len(jobs) > 1
+            self.batches[size] += 1
             return jobs
 
     def _work(self) -> None:
@@ -155,6 +183,9 @@ class Composer:
             except BaseException as err:  # a worker must outlive any one request
                 for job in jobs:
                     job.settle(err if isinstance(err, Exception) else RuntimeError(str(err)))
+            finally:
+                with self._ready:
+                    self._running -= 1
 
     def _run(self, jobs: list[_Job]) -> None:
         params = jobs[0].params
@@ -170,5 +201,12 @@ class Composer:
         tunes, first = gen.results(), 0
         for job in jobs:
             n = job.params.num
-            job.settle(Made(tunes[first:first + n], params.seed, params.num, first + 1))
+            made = Made(tunes[first:first + n], params.seed, params.num, first + 1)
             first += n
+            try:
+                job.settle(self.keep(job.params, made) if self.keep else made)
+            except Exception as err:
+                job.settle(err)
+
+
+_now = time.monotonic

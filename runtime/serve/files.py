@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from abcgen.runtime.abc.events import Tune
 from abcgen.runtime.abc.form import read_form
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.errors import AbcgenError
@@ -42,11 +43,12 @@ class Facts:
     form: str
 
 
-def facts(text: str) -> Facts:
+def describe(text: str) -> tuple[Facts, dict]:
+    """One tune's facts, and its check as `check` reports it (parsed once)."""
     tune = parse(text)
     found = read_form(tune)
-    return Facts(tune.title, tune.fields.get("M", ""), tune.fields.get("K", ""),
-                 found.text if found else "")
+    return (Facts(tune.title, tune.fields.get("M", ""), tune.fields.get("K", ""),
+                  found.text if found else ""), _report(1, 1, tune))
 
 
 def tunes_of(data: bytes) -> list[tuple[int, str]]:
@@ -67,14 +69,16 @@ def check(data: bytes) -> list[dict]:
                            "diagnostics": [{"line": first, "col": 1, "severity": "error",
                                             "message": f"not checked: {too_long(text)}"}]})
             continue
-        tune = parse(text)
-        shown = sorted(tune.diagnostics, key=lambda d: (d.line, d.col))
-        report.append({"index": index, "line": first, "title": tune.title, "valid": tune.valid,
-                       "notes": len(tune.notes),
-                       "diagnostics": [{"line": first + d.line - 1, "col": d.col,
-                                        "severity": d.severity, "message": d.message}
-                                       for d in shown]})
+        report.append(_report(index, first, parse(text)))
     return report
+
+
+def _report(index: int, first: int, tune: Tune) -> dict:
+    shown = sorted(tune.diagnostics, key=lambda d: (d.line, d.col))
+    return {"index": index, "line": first, "title": tune.title, "valid": tune.valid,
+            "notes": len(tune.notes),
+            "diagnostics": [{"line": first + d.line - 1, "col": d.col, "severity": d.severity,
+                             "message": d.message} for d in shown]}
 
 
 def render(text: str, fmt: str, *, index: int = 1, soundfont: Path | None = None) -> bytes:
