@@ -21,7 +21,7 @@ MuseScore {
     requiresScore: true
     pluginType: "dialog"
     width: 430
-    height: 340
+    height: 400
 
     property var config: null
     property var values: ({})

@@ -20,7 +20,7 @@ MuseScore {
     requiresScore: false
     pluginType: "dialog"
     width: 430
-    height: 480
+    height: 560
 
     property var config: null
     property var values: ({})
