@@ -127,6 +127,13 @@ def test_convert_and_check_a_pasted_tunebook(tmp_path):
         wait_for(lambda: int(score.get_attribute("naturalWidth") or 0) > 300)
         assert [a.text for a in second.find_elements(By.CSS_SELECTOR, ".downloads a")] == [
             f".{f}" for f in FORMATS]
+
+        upload = tmp_path / "old.abc"  # an old tunebook in Latin-1, read as abcgen check reads it
+        upload.write_bytes("X:1\nT:Caf\u00e9\nM:2/4\nL:1/8\nK:G\nGABc|d4|]\n".encode("latin-1"))
+        driver.find_element(By.NAME, "file").send_keys(str(upload))
+        driver.find_element(By.CSS_SELECTOR, "#check-form button").click()
+        wait_for(lambda: "Café" in driver.find_element(By.ID, "checked").text)
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#checked article")) == 1
         assert not errors(driver)
 
 

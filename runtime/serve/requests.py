@@ -7,6 +7,7 @@ tunes and MAX_CHARS generated characters each, bodies of at most MAX_BODY bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -25,6 +26,8 @@ COMPOSE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "max_chars": ((int,), False), "form": ((str,), False), "part_bars": ((int,), True),
     "free": ((bool,), False),
 }
+if "copy" in {f.name for f in dataclasses.fields(GeneratorParams)}:  # the copy model, on/off
+    COMPOSE_FIELDS["copy"] = ((bool,), False)
 KINDS = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
 
 
