@@ -1,15 +1,16 @@
 """`abcgen serve` under load on loopback, against generation in process, in one run.
 
-    python bench/serve_load.py [--requests R] [--soak S] [--model M.onnx]
+    python bench/serve_load.py [--requests R] [--rounds N] [--soak S] [--model M.onnx]
 
-1. In process (this process, the same model): one jig at a time, seeds 1..R
-   (median seconds a tune, tunes/s), and batches of 8 and 32 (tunes/s).
-2. A real server (`abcgen serve --port 0`, its own archive in a scratch
-   folder, workers one per core): one client composing the same R seeded jigs
-   one after another (p50/p95 latency, and p50 against the in-process median:
-   budget 1.5x), then 8 and 32 clients composing at once, seeds left to chance as
-   on the page (R requests in all at each level: tunes/s against in-process
-   batches of the same size, budget 0.8x at 8; p50/p95 latency).
+A real server (`abcgen serve --port 0`, its own archive in a scratch folder,
+workers one per core) against generation in this process with the same model,
+in N rounds, each measuring in process and then the server (a shared machine's
+load then weighs on both alike); the medians of the rounds' ratios are reported.
+1. One client composing R seeded jigs one after another: p50 latency against the
+   in-process median for the same jigs (budget 1.5x).
+2. 8 and 32 clients composing at once, seeds left to chance as on the page (R
+   requests in all): tunes/s against in-process batches of 8 and 32 (budget
+   0.8x at 8); p50/p95 latency, and the batch sizes the server formed.
 3. Memory: S more composes from 8 clients, mixed with list, tune and check
    requests; the server's resident memory (VmRSS) after the first tenth and at
    the end.
@@ -38,21 +39,14 @@ from abcgen.runtime.generate.params import GeneratorParams
 JIG = {"meter": "6/8", "key": "D"}
 
 
-def in_process(model_path: Path, requests: int) -> dict[str, float]:
-    model = Model(model_path)
-    generate(model, GeneratorParams(**JIG, seed=0))  # warm up
-    times = []
-    for seed in range(1, requests + 1):
+def in_process(model: Model, n: int, requests: int, seed: int) -> tuple[float, float]:
+    """(tunes/s, median seconds a tune) generating `requests` jigs in batches of n."""
+    times, made = [], 0
+    for i in range(max(requests // n, 1)):
         start = time.perf_counter()
-        generate(model, GeneratorParams(**JIG, seed=seed))
+        made += len(generate(model, GeneratorParams(**JIG, num=n, seed=seed + i)))
         times.append(time.perf_counter() - start)
-    out = {"median_s": statistics.median(times), "tunes_per_s_1": requests / sum(times)}
-    for batch in (8, 32):
-        start, made = time.perf_counter(), 0
-        for seed in range(max(2, requests // batch)):
-            made += len(generate(model, GeneratorParams(**JIG, num=batch, seed=seed)))
-        out[f"tunes_per_s_{batch}"] = made / (time.perf_counter() - start)
-    return out
+    return made / sum(times), statistics.median(times)
 
 
 def post(url: str, body: dict | bytes, kind: str = "application/json") -> bytes:
@@ -104,17 +98,15 @@ def p(values: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=64)
+    ap.add_argument("--requests", type=int, default=64, help="composes a round, per level")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--soak", type=int, default=2000)
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--workers", type=int, default=None, help="the server's (default: its own)")
     args = ap.parse_args()
 
-    base = in_process(args.model, args.requests)
-    print(f"in process: {base['median_s'] * 1000:.0f} ms a tune (median), tunes/s "
-          f"{base['tunes_per_s_1']:.2f} one at a time, {base['tunes_per_s_8']:.2f} in batches "
-          f"of 8, {base['tunes_per_s_32']:.2f} in batches of 32")
-
+    model = Model(args.model)
+    generate(model, GeneratorParams(**JIG, seed=0))  # warm up
     with tempfile.TemporaryDirectory() as folder:
         server = subprocess.Popen(
             [sys.executable, "-c", "from abcgen.runtime.cli import main; main()", "serve",
@@ -125,23 +117,35 @@ def main() -> None:
             url = re.search(r"open (http://\S+)/", server.stdout.readline()).group(1)
             compose = f"{url}/api/compose"
             post(compose, {**JIG, "seed": 0})  # warm up
-
-            wall, lat = clients(1, args.requests, lambda i: post(compose, {**JIG, "seed": i + 1}))
-            ratio = statistics.median(lat) / base["median_s"]
-            print(f"1 client: {args.requests / wall:.2f} tunes/s, p50 {p(lat, 50) * 1000:.0f} ms, "
-                  f"p95 {p(lat, 95) * 1000:.0f} ms; p50 / in-process median {ratio:.2f} "
-                  f"(budget <= 1.5)")
-            for n in (8, 32):
-                before = json.loads(get(f"{url}/api/info"))["batches"]
-                wall, lat = clients(n, args.requests, lambda i: post(compose, JIG))
-                after = json.loads(get(f"{url}/api/info"))["batches"]
-                sizes = {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
-                print(f"  batches of (tunes: count) {sizes}")
-                rate = args.requests / wall
-                print(f"{n} clients: {rate:.2f} tunes/s, p50 {p(lat, 50) * 1000:.0f} ms, "
-                      f"p95 {p(lat, 95) * 1000:.0f} ms; / in-process batches of {n} "
-                      f"{rate / base[f'tunes_per_s_{n}']:.2f}" + (" (budget >= 0.8)" if n == 8
-                                                                    else ""))
+            # Each round measures in process and then the server, so that the load of a
+            # shared machine weighs on both alike; the ratios' medians are reported.
+            for n in (1, 8, 32):
+                ratios, lines = [], []
+                for r in range(args.rounds):
+                    seed = 1000 * r + 1
+                    rate, median = in_process(model, n, args.requests, seed)
+                    before = json.loads(get(f"{url}/api/info"))["batches"]
+                    if n == 1:  # the same seeded jigs, one after another
+                        wall, lat = clients(1, args.requests,
+                                            lambda i, s=seed: post(compose, {**JIG, "seed": s + i}))
+                        ratios.append(statistics.median(lat) / median)
+                    else:  # seeds left to chance, as the page does
+                        wall, lat = clients(n, args.requests, lambda i: post(compose, JIG))
+                        ratios.append(args.requests / wall / rate)
+                    after = json.loads(get(f"{url}/api/info"))["batches"]
+                    sizes = {int(k): v - before.get(k, 0) for k, v in after.items()
+                             if v > before.get(k, 0)}
+                    lines.append(f"  round {r + 1}: in process {rate:.2f} tunes/s "
+                                 f"({median * 1000:.0f} ms a batch of {n}); server "
+                                 f"{args.requests / wall:.2f} tunes/s, "
+                                 f"p50 {p(lat, 50) * 1000:.0f} ms, p95 {p(lat, 95) * 1000:.0f} ms; "
+                                 f"batches (tunes: count) {sizes}")
+                what = ("p50 latency / in-process median, budget <= 1.5" if n == 1 else
+                        f"tunes/s / in-process batches of {n}" + (", budget >= 0.8" if n == 8
+                                                                   else ""))
+                print(f"{n} client(s): {statistics.median(ratios):.2f} ({what}; rounds "
+                      f"{', '.join(f'{x:.2f}' for x in ratios)})")
+                print("\n".join(lines))
 
             sample = b"X:1\nT:t\nM:6/8\nL:1/8\nK:D\n|:dAF DFA|dfe dBA:|\n"
             mixed = [lambda i: post(compose, JIG), lambda i: get(f"{url}/api/tunes?q=seed"),

@@ -49,19 +49,26 @@ def test_a_composed_jig_is_the_one_abcgen_generate_makes(server, tmp_path, capsy
 
 def test_composes_waiting_together_share_a_batch_and_can_be_made_again(server, capsys):
     """With one worker busy on a long request, four unseeded ones queue up and are made
-    as `--num 4` makes them; each says which of the four it is."""
+    as `--num 4` makes them; each says which of the four it is. A seeded request and one
+    with other options, queued between them, are made alone."""
     long = threading.Thread(target=compose, args=(server,),
                             kwargs={**JIG, "seed": 1, "num": 16, "part_bars": 16})
     long.start()
     wait_for(lambda: call(f"{server.url}/api/info").json()["waiting"] == 0, every=0.02)
     answers: list = []
+    others: dict = {}  # a seeded request and other options: each in its own batch
     threads = [threading.Thread(target=lambda: answers.append(compose(server, **JIG)))
                for _ in range(4)]
+    threads.insert(2, threading.Thread(target=lambda: others.update(
+        seeded=compose(server, **JIG, seed=5))))
+    threads.insert(3, threading.Thread(target=lambda: others.update(
+        reel=compose(server, **JIG | {"meter": "2/2"}))))
     for t in threads:
         t.start()
         time.sleep(0.05)
     for t in [long, *threads]:
         t.join(timeout=300)
+    assert [others[k].json()["batch"] for k in ("seeded", "reel")] == [1, 1]
     tunes = [a.json()["tunes"][0] for a in answers]
     batches = {(t["params"]["seed"], t["params"]["batch"]) for t in tunes}
     assert len(batches) == 1, batches  # all four in one batch

@@ -37,7 +37,7 @@ from abcgen.runtime.generate.params import GeneratorParams
 
 MAX_BATCH = 32  # tunes generated together at most (a request's own num included)
 MAX_WAITING = 512  # tunes queued at most; beyond it a compose is refused as busy
-GATHER = 0.02  # seconds a request may wait for others to share its batch, when busy
+GATHER = 0.05  # seconds a request may wait for others to share its batch, when busy
 
 
 class Busy(AbcgenError):
@@ -63,12 +63,11 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     arrived: float = field(default_factory=lambda: _now())
     cancelled: threading.Event = field(default_factory=threading.Event)
+    key: tuple = ()  # everything but the seed and the count: equal keys may share a batch
 
-    @property
-    def key(self) -> tuple:
-        """Everything but the seed and the count: requests with equal keys may share a batch."""
-        return tuple(getattr(self.params, f.name) for f in dataclasses.fields(self.params)
-                     if f.init and f.name not in ("seed", "num"))
+    def __post_init__(self) -> None:
+        self.key = tuple(getattr(self.params, f.name) for f in dataclasses.fields(self.params)
+                         if f.init and f.name not in ("seed", "num"))
 
     def settle(self, result: Any) -> None:
         def set_once() -> None:
@@ -99,6 +98,8 @@ class Composer:
         self.gather = gather
         self._running = 0  # batches being generated
         self._shared = False  # the last batch taken held several requests
+        self._ended = 0.0  # when the last batch ended
+        self._keys: collections.Counter[tuple] = collections.Counter()  # running, by options
         self._threads = [threading.Thread(target=self._work, name=f"abcgen-composer-{i}",
                                           daemon=True)
                          for i in range(workers or os.cpu_count() or 1)]
@@ -146,35 +147,53 @@ class Composer:
     # -- worker threads ----------------------------------------------------
 
     def _take(self) -> list[_Job] | None:
-        """The oldest request and the waiting ones that may share its batch."""
+        """The next batch: the oldest request that may start now and the waiting ones
+        that may share its batch."""
         with self._ready:
             while not self._closed:
-                if self._queue:
-                    # Busy (a batch runs, or the last one was shared): let the oldest
-                    # request wait up to `gather` for others to join it. Idle: go now.
-                    crowded = self._running or self._shared
-                    wait = self._queue[0].arrived + (self.gather if crowded else 0) - _now()
-                    if wait <= 0:
-                        break
-                    self._ready.wait(wait)
-                else:
+                first = self._startable()
+                if first is None:
                     self._ready.wait()
+                    continue
+                # Busy (a batch runs, or the last one was shared): let the request wait
+                # up to `gather` for others to join it, counted from its arrival or the
+                # end of the last batch (whose people come back now). Idle: go now.
+                crowded = self._running or self._shared
+                since = max(first.arrived, self._ended)
+                wait = since + (self.gather if crowded else 0) - _now()
+                if wait <= 0:
+                    break
+                self._ready.wait(wait)
             if self._closed:
                 return None
-            first = self._queue.popleft()
+            self._queue.remove(first)
             jobs, size = [first], first.params.num
             if first.shareable:
-                key = first.key
                 for job in list(self._queue):
                     if (job.shareable and size + job.params.num <= self.max_batch
-                            and job.key == key):
+                            and job.key == first.key):
                         self._queue.remove(job)
                         jobs.append(job)
                         size += job.params.num
+                self._keys[first.key] += 1
             self._running += 1
             self._shared = len(jobs) > 1
             self.batches[size] += 1
             return jobs
+
+    def _startable(self) -> _Job | None:
+        """The oldest request to start now. One that could share a running batch's
+        options waits for it to end (its people come back then, and all share the
+        next batch) unless a whole batch of them waits already."""
+        waiting = collections.Counter()
+        for job in self._queue:
+            if job.shareable:
+                waiting[job.key] += job.params.num
+        for job in self._queue:
+            if (not job.shareable or not self._keys[job.key]
+                    or waiting[job.key] >= self.max_batch):
+                return job
+        return None
 
     def _work(self) -> None:
         while (jobs := self._take()) is not None:
@@ -186,6 +205,10 @@ class Composer:
             finally:
                 with self._ready:
                     self._running -= 1
+                    self._ended = _now()
+                    if jobs[0].shareable:
+                        self._keys[jobs[0].key] -= 1
+                    self._ready.notify_all()  # requests that waited for it may start
 
     def _run(self, jobs: list[_Job]) -> None:
         params = jobs[0].params
@@ -198,15 +221,18 @@ class Composer:
                 self.stopped += 1
                 return
             gen.generate_next()
-        tunes, first = gen.results(), 0
+        tunes, first, answers = gen.results(), 0, []
         for job in jobs:
             n = job.params.num
             made = Made(tunes[first:first + n], params.seed, params.num, first + 1)
             first += n
-            try:
-                job.settle(self.keep(job.params, made) if self.keep else made)
+            try:  # a request whose client went away is not kept
+                answers.append(made if not self.keep or job.cancelled.is_set()
+                               else self.keep(job.params, made))
             except Exception as err:
-                job.settle(err)
+                answers.append(err)
+        for job, answer in zip(jobs, answers, strict=True):  # all at once: they come back together
+            job.settle(answer)
 
 
 _now = time.monotonic
