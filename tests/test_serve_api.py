@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from cli import run
 from serving import call, serving, wait_for
+from without import abcgen_without
 
 from abcgen.runtime.serve.requests import MAX_BODY
 
@@ -219,3 +220,23 @@ def test_serve_refuses_a_busy_port_and_a_missing_model(tmp_path, capsys):
     assert code == 2 and "model file not found" in err
     code, _, err = run(["serve", "--port", "0", "--db", str(tmp_path)], capsys)
     assert code == 2 and "cannot open the archive" in err
+
+
+def test_serve_without_its_extra_names_it(tmp_path):
+    done = abcgen_without({"starlette", "uvicorn"}, "serve", "--port", "0",
+                          "--db", str(tmp_path / "a.sqlite"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "comes with the [serve] extra: pip install 'abcgen[serve]'" in done.stderr
+
+
+def test_without_a_soundfont_the_page_is_told_why_and_audio_is_a_409(tmp_path):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    env = {"HOME": str(empty), "XDG_DATA_HOME": str(empty), "XDG_DATA_DIRS": str(empty)}
+    with serving(tmp_path / "a.sqlite", env=env) as server:
+        info = call(f"{server.url}/api/info").json()
+        assert info["soundfont"] is None and "needs a General MIDI SoundFont" in info["no_sound"]
+        tune = compose(server, **JIG, seed=1).json()["tunes"][0]
+        got = call(f"{server.url}{tune['files']['wav']}")
+        assert got.status == 409 and got.json()["error"] == info["no_sound"]
+        assert call(f"{server.url}{tune['files']['mid']}").status == 200
