@@ -37,7 +37,6 @@ _LOCKS = {"svg": threading.Lock(), "wav": threading.Lock()}
 class Facts:
     """What the archive's list shows and searches a tune by."""
 
-    title: str
     meter: str
     key: str
     form: str
@@ -47,7 +46,7 @@ def describe(text: str) -> tuple[Facts, dict]:
     """One tune's facts, and its check as `check` reports it (parsed once)."""
     tune = parse(text)
     found = read_form(tune)
-    return (Facts(tune.title, tune.fields.get("M", ""), tune.fields.get("K", ""),
+    return (Facts(tune.fields.get("M", ""), tune.fields.get("K", ""),
                   found.text if found else ""), _report(1, 1, tune))
 
 
