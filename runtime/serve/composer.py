@@ -99,6 +99,7 @@ class Composer:
         self._running = 0  # batches being generated
         self._shared = False  # the last batch taken held several requests
         self._ended = 0.0  # when the last batch ended
+        self._last: list[_Job] = []  # its requests
         self._keys: collections.Counter[tuple] = collections.Counter()  # running, by options
         self._threads = [threading.Thread(target=self._work, name=f"abcgen-composer-{i}",
                                           daemon=True)
@@ -161,7 +162,7 @@ class Composer:
                 crowded = self._running or self._shared
                 since = max(first.arrived, self._ended)
                 wait = since + (self.gather if crowded else 0) - _now()
-                if wait <= 0:
+                if wait <= 0 or self._all_back(first):
                     break
                 self._ready.wait(wait)
             if self._closed:
@@ -180,6 +181,15 @@ class Composer:
             self._shared = len(jobs) > 1
             self.batches[size] += 1
             return jobs
+
+    def _all_back(self, first: _Job) -> bool:
+        """Whether the people of the batch that ended last, if it had `first`'s options,
+        have all asked again (then waiting longer gathers nobody)."""
+        if not first.shareable or not self._last or self._last[0].key != first.key:
+            return False
+        back = sum(j.params.num for j in self._queue
+                   if j.shareable and j.key == first.key and j.arrived >= self._ended)
+        return back >= sum(j.params.num for j in self._last)
 
     def _startable(self) -> _Job | None:
         """The oldest request to start now. One that could share a running batch's
@@ -205,7 +215,7 @@ class Composer:
             finally:
                 with self._ready:
                     self._running -= 1
-                    self._ended = _now()
+                    self._ended, self._last = _now(), jobs
                     if jobs[0].shareable:
                         self._keys[jobs[0].key] -= 1
                     self._ready.notify_all()  # requests that waited for it may start

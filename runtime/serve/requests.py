@@ -17,6 +17,7 @@ from abcgen.runtime.generate.params import DEFAULT_MAX_CHARS, GeneratorParams
 MAX_TUNES = 16
 MAX_CHARS = 4000
 MAX_BODY = 2 << 20  # an uploaded tunebook, or any JSON body
+MAX_SEED = 2**32 - 1
 
 # field -> (types it may have, may it be null)
 COMPOSE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
@@ -41,12 +42,16 @@ class BadRequest(AbcgenError):
 
 def json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body or b"{}")
+        data = json.loads(body or b"{}", parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadRequest(f"the body is not JSON ({err})") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     return data
+
+
+def _not_json(word: str) -> None:
+    raise ValueError(f"{word} is not a JSON number")
 
 
 def compose_params(data: dict[str, Any]) -> GeneratorParams:
@@ -71,8 +76,8 @@ def compose_params(data: dict[str, Any]) -> GeneratorParams:
     max_chars = values.get("max_chars", DEFAULT_MAX_CHARS)
     if not 1 <= max_chars <= MAX_CHARS:
         raise BadRequest(f"max_chars must be from 1 to {MAX_CHARS}, got {max_chars}")
-    if "seed" in values and not 0 <= values["seed"] < 2**63:
-        raise BadRequest(f"seed must be from 0 to 2**63-1, got {values['seed']}")
+    if "seed" in values and not 0 <= values["seed"] <= MAX_SEED:  # as main's GeneratorParams
+        raise BadRequest(f"seed must be 0..{MAX_SEED}, got {values['seed']}")
     try:
         return GeneratorParams(**values)
     except AbcgenError as err:
