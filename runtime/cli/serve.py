@@ -33,7 +33,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, max=64, help="Generation threads.",
                                                 show_default="one per core")] = None,
 ) -> None:
-    """Compose, hear, check and keep tunes in a web page (needs the [serve] extra)."""
+    """Compose, hear, check and keep tunes in a web page (needs the serve extra)."""
     import uvicorn
 
     from abcgen.runtime.serve.app import Settings, create_app
