@@ -15,7 +15,7 @@ LAYERS = {
     "atomic": 1,
     "abc": 2,
     "formats": 3, "generate": 3,
-    "live": 4, "musescore": 4, "evaluate": 4,
+    "live": 4, "musescore": 4, "evaluate": 4, "serve": 4,
     "cli": 5,
 }
 

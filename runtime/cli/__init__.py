@@ -41,7 +41,8 @@ def _group() -> None:
 
 # Modules of the optional extras, by the extra that installs them.
 EXTRAS = {"torch": "train", "onnx": "train", "music21": "train", "matplotlib": "train",
-          "safetensors": "train", "rtmidi": "live"}
+          "safetensors": "train", "rtmidi": "live", "starlette": "serve",
+          "uvicorn": "serve"}
 
 
 # What a stop signal prints; the exit code is 128 + its number, as a shell reports it.
@@ -162,7 +163,7 @@ def _usage_message(err: ClickException) -> str:
     return f"{text} (see {ctx.command_path} --help)" if ctx is not None else text
 
 
-SUBCOMMANDS: list[str] = ["generate", "plugin", "check", "convert", "eval"]
+SUBCOMMANDS: list[str] = ["generate", "plugin", "check", "convert", "eval", "serve"]
 
 
 def register(names: list[str] = SUBCOMMANDS) -> None:
