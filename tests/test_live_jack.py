@@ -474,8 +474,12 @@ def test_the_recording_keeps_what_was_played_when_the_daemon_is_killed(server, t
                       "--humanise", "0", "--port", receiver.port, "--record", str(record))
         try:
             wait_until(lambda: len(note_ons(receiver.messages())) >= 12, what="twelve notes")
+            composer = _composer(daemon.pid)
             daemon.kill()  # no clean exit: no End of Track, nothing saved on the way out
             daemon.wait(30)
+            for pid in composer:  # orphaned by the kill, it may wait on forever
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         finally:
             shut_down(daemon, tmp_path, receiver)
         heard = [p for _, p in note_ons(receiver.messages())]
