@@ -21,8 +21,8 @@ def mono(frames: np.ndarray) -> np.ndarray:
 
 
 def _spectra(signal: np.ndarray) -> np.ndarray:
-    """Magnitude spectra of windows HOP apart; window i is centred at
-    (i * HOP - WINDOW / 2) / rate seconds."""
+    """Magnitude spectra of windows HOP samples apart, window i centred on sample
+    i * HOP - WINDOW / 2 of the signal."""
     peak = np.abs(signal).max(initial=0.0)
     signal = signal / peak if peak > 0 else signal  # the same loudness whatever the file's
     signal = np.concatenate([np.zeros(WINDOW), signal])  # a note at 0 s rises from silence
