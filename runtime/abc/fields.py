@@ -1,11 +1,14 @@
 """Values of the ABC fields that change how notes sound (K: M: L: Q:), and the
 length arithmetic of the notes they govern.
 
-Shared by the parser (header and inline fields), the normaliser (header.py,
-tune.py) and the constraint automaton, so that all three read a meter, a
-unit, a key, a note length and a tuplet the same way. Each reader raises
-ValueError with a plain message on bad input; the parser turns that into a
-diagnostic and keeps the previous value.
+Shared by the parser (field_tokens.py for header and inline fields, notes.py for
+lengths, accidentals, broken rhythm and tuplets), the normaliser (header.py's
+mode and clef words, bar_repair.py's bar arithmetic), the constraint automaton
+(generate/state.py, form_rules.py), the score writers (MusicXML, MuseScore) and
+the trainer's transposition, so that all read a meter, a unit, a key, a note
+length and a tuplet the same way. Each reader raises ValueError with a plain
+message on bad input; the parser turns that into a diagnostic and keeps the
+previous value.
 """
 
 from __future__ import annotations

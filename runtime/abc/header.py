@@ -1,9 +1,11 @@
 """Canonical header values: the M:, L: and K: lines as the normaliser writes them.
 
-The values are read with fields.py's readers and tables (the parser's own), so
-the normaliser, the parser and the constraint automaton agree on what a
-meter, a unit length and a key are; this module only decides how each is
-spelled in canonical tune text (tune.py):
+The normaliser (tune.py) spells each tune's header with `meter_text`,
+`unit_text` and `key_text`; a prime's header (generate/prime.py, the live
+daemon's options) goes through `header_text` and `canonical_*`, which name a bad
+value in an AbcgenError, so a prime is spelled as the training text was. Mode
+words, clef words and the default unit come from fields.py, the parser's tables;
+the spelling rules are this module's:
 
 - M: missing is `M:none` (the standard's default); `C` is `4/4`, `C|` is `2/2`.
 - L: missing follows the meter (ABC 2.1: 1/16 below 3/4, else 1/8).
