@@ -30,13 +30,13 @@ from packaging.requirements import Requirement
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.writer import format_abc
+from abcgen.runtime.constrain.mask import BatchConstraint
 from abcgen.runtime.formats.audio import encode, render_midi
 from abcgen.runtime.formats.midi import tune_to_midi
 from abcgen.runtime.formats.soundfonts import find_soundfont
 from abcgen.runtime.formats.svg import tune_to_svg
-from abcgen.runtime.generate.constraints import BatchConstraint
 from abcgen.runtime.generate.generator import generate
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.sampling import SamplingOptions
 
 DEBIAN = ["libfluidsynth3", "fluidsynth", "timgm6mb-soundfont", "fluid-soundfont-gm"]

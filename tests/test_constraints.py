@@ -13,13 +13,13 @@ from tiny_models import exported, real_tunes, vocab_of
 from typer.testing import CliRunner
 
 from abcgen.exported import DEFAULT_MODEL
+from abcgen.runtime.abc.normalise import BOS, EOS, split_tunebook
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import BOS, EOS, split_tunebook
+from abcgen.runtime.constrain.mask import BatchConstraint, Constraint
+from abcgen.runtime.constrain.rules import Rules
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-from abcgen.runtime.generate.constraints import BatchConstraint, Constraint
 from abcgen.runtime.generate.generator import generate
-from abcgen.runtime.generate.model import Model
-from abcgen.runtime.generate.rules import Rules
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.sampling import SamplingOptions
 
 VOCAB = vocab_of(real_tunes())

@@ -24,7 +24,7 @@ from abcgen.runtime.evaluate.report import (
     histograms,
     tune_facts,
 )
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 
 
 @pytest.fixture(scope="module")

@@ -434,7 +434,7 @@ def test_open_syntax_is_visible_while_waiting():
 
 
 def _corpus_tunes(count: int) -> list[str]:
-    from abcgen.runtime.abc.tune import split_tunebook
+    from abcgen.runtime.abc.normalise import split_tunebook
 
     folder = default_corpus_paths()[0]
     text = sorted(folder.glob("*.abc"))[0].read_text(encoding="utf-8", errors="replace")

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from abcgen.runtime.abc.fields import TUPLET_Q, note_length, parse_meter
 
-Token = tuple[str, str]  # (kind, text), as tune.py tokenises a body line
+Token = tuple[str, str]  # (kind, text), as normalise.py tokenises a body line
 _NOTE = re.compile(r"[A-Ga-g][,']*\d*(?:/+\d*)?")  # a chord's first note (its length)
 _LENGTH_TAIL = re.compile(r"\d*/*\d*$")
 

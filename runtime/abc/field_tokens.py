@@ -21,7 +21,7 @@ from abcgen.runtime.abc.fields import (
     parse_unit,
 )
 from abcgen.runtime.abc.lexer import Token
-from abcgen.runtime.abc.notes import PROPAGATION, propagation
+from abcgen.runtime.abc.note_tokens import PROPAGATION, propagation
 from abcgen.runtime.abc.repeats import part_order
 
 _BODY_ONLY_IN_HEADER = "XABCDFGHOSZ"  # fields that have no meaning in a tune body

@@ -2,7 +2,7 @@
 length arithmetic of the notes they govern.
 
 Shared by the parser (header and inline fields), the normaliser (header.py,
-tune.py) and the constraint automaton, so that all three read a meter, a
+normalise.py) and the constraint automaton, so that all three read a meter, a
 unit, a key, a note length and a tuplet the same way. Each reader raises
 ValueError with a plain message on bad input; the parser turns that into a
 diagnostic and keeps the previous value.

@@ -3,7 +3,7 @@
 The values are read with fields.py's readers and tables (the parser's own), so
 the normaliser, the parser and the constraint automaton agree on what a
 meter, a unit length and a key are; this module only decides how each is
-spelled in canonical tune text (tune.py):
+spelled in canonical tune text (normalise.py):
 
 - M: missing is `M:none` (the standard's default); `C` is `4/4`, `C|` is `2/2`.
 - L: missing follows the meter (ABC 2.1: 1/16 below 3/4, else 1/8).

@@ -20,7 +20,7 @@ become `A>` or `A-`); bar lines wait with it, since an ending `[2` may follow.
 Times are given when held items are released, so onsets stay exact.
 
 This module keeps the state, the token loop, bar lines and the release of what
-is held; the handlers of the music's tokens are in notes.py, those of header
+is held; the handlers of the music's tokens are in note_tokens.py, those of header
 lines, fields and directives in field_tokens.py.
 """
 
@@ -33,7 +33,7 @@ from abcgen.runtime.abc.bars import BarClock, bar_kind, takes_ending_number
 from abcgen.runtime.abc.events import Bar, Diagnostic, Event, Key, Meter, Note, Tune
 from abcgen.runtime.abc.field_tokens import FieldTokens
 from abcgen.runtime.abc.lexer import Lexer, Token
-from abcgen.runtime.abc.notes import (
+from abcgen.runtime.abc.note_tokens import (
     Accidentals,
     BarLine,
     Chord,

@@ -11,7 +11,7 @@ exported model can be compared with any other on the same numbers:
   sections), share ending with a final bar line, lengths, and originality: the
   longest run of consecutive bars copied from a training tune (bars compared
   as text under the same L: and K:);
-- the form of every tune (forms.py), for the runs and for the test split side
+- the form of every tune (form_stats.py), for the runs and for the test split side
   by side: the forms found, the share as asked, the cadences, per meter;
 - pitch-class (relative to the tonic), interval, note-length and range
   histograms of the tunes against the training corpus, with their overlapping
@@ -35,12 +35,12 @@ import numpy as np
 from abcgen.runtime.abc.corpus import splits_sha256
 from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
 from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.constrain.forms import FormChoice
+from abcgen.runtime.constrain.mask import BatchConstraint
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.evaluate.forms import form_histograms, summarise_forms, tune_form
-from abcgen.runtime.generate.constraints import BatchConstraint
-from abcgen.runtime.generate.forms import FormChoice
+from abcgen.runtime.evaluate.form_stats import form_histograms, summarise_forms, tune_form
 from abcgen.runtime.generate.generator import DEFAULT_MAX_CHARS, generate
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.sampling import SamplingOptions
 
 COPY_RUN = 4  # bars: a tune with this many consecutive bars of one training tune copies it

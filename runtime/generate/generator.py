@@ -32,7 +32,7 @@ from typing import Protocol
 import numpy as np
 
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.generate.model import Model, Stepper
+from abcgen.runtime.generate.onnx_model import Model, Stepper
 from abcgen.runtime.generate.sampling import SamplingOptions, sample, sample_checked
 
 DEFAULT_MAX_CHARS = 2000

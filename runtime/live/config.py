@@ -68,7 +68,7 @@ class LiveConfig:
             raise AbcgenError(f"tunes must be >= 1, got {self.tunes}")
         if self.set_size < 1:
             raise AbcgenError(f"set size must be >= 1, got {self.set_size}")
-        from abcgen.runtime.generate.forms import form_choice
+        from abcgen.runtime.constrain.forms import form_choice
 
         choice = form_choice(self.form, self.part_bars)  # AbcgenError naming what is wrong
         if choice.spec is not None and self.meter is not None and self.meter.strip() == "none":

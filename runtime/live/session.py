@@ -71,7 +71,7 @@ class Shared:
 def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[str]]]:
     """(prime, the rest of the text as it is written) for each tune, forever."""
     if config.abc is not None:
-        from abcgen.runtime.formats.convert import read_tunes
+        from abcgen.runtime.formats.outputs import read_tunes
 
         texts = [text for _, text in read_tunes(config.abc)]
         if not texts:
@@ -81,9 +81,9 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
                 yield "", iter(text.splitlines(keepends=True))
     from abcgen.exported import DEFAULT_MODEL
     from abcgen.runtime.abc.header import canonical_meter
-    from abcgen.runtime.generate.constraints import BatchConstraint
+    from abcgen.runtime.constrain.mask import BatchConstraint
     from abcgen.runtime.generate.generator import Generator
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
     from abcgen.runtime.generate.prime import prime_text
     from abcgen.runtime.generate.sampling import SamplingOptions
 
@@ -120,7 +120,7 @@ def _set_form(config: LiveConfig, meter: str, draw: float):
     """The form every tune of a set keeps: the one asked for, or `auto`'s draw for the
     set's meter (free when the corpus has no form for it)."""
     from abcgen.runtime.abc.form import spec_of
-    from abcgen.runtime.generate.forms import FormChoice, auto_form, form_choice
+    from abcgen.runtime.constrain.forms import FormChoice, auto_form, form_choice
 
     choice = form_choice(config.form, config.part_bars)
     if not choice.auto:

@@ -72,7 +72,7 @@ class Request:
         return request
 
     def form_choice(self, default: str = "auto"):
-        from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
+        from abcgen.runtime.constrain.forms import AUTO, FREE, form_choice
 
         form = (self.form or default).strip()
         bars = self.part_bars if form.lower() not in (AUTO, FREE) else None  # (a dialog's default)
@@ -127,9 +127,9 @@ def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
 
 def _generate(request: Request, prime: str, form: str) -> tuple[int, list[tuple[str, bool]]]:
     from abcgen.exported import DEFAULT_MODEL
-    from abcgen.runtime.generate.constraints import BatchConstraint
+    from abcgen.runtime.constrain.mask import BatchConstraint
     from abcgen.runtime.generate.generator import generate
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
     from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
 
     model = Model(Path(request.model).expanduser() if request.model else DEFAULT_MODEL)

@@ -18,16 +18,16 @@ every state the rules reach accepts at least one character. Should that ever
 fail, the mask allows everything for that step and `Constraint.fallbacks`
 counts it (the tests require zero).
 
-What is enforced: the subset of canonical tune text (tune.py) that generation
+What is enforced: the subset of canonical tune text (normalise.py) that generation
 writes, judged as `parser.py` judges it:
 - header `M:` `L:` `K:` lines with values the parser reads (state.HEADER);
 - syntax: no dangling accidental, chord, grace group, tuplet, broken-rhythm
   marker, tie, slur or first ending; no blank line (it would end the tune);
-- notes (notes.py): no note longer than what is left of the bar (longer notes
+- notes (note_rules.py): no note longer than what is left of the bar (longer notes
   are written tied across it), and what is left always stays fillable with
   the lengths allowed; broken rhythm between notes of equal length; a tie to
   a note of the same pitch, over plain bar lines only;
-- bar lines, repeats, endings and the end (barlines.py);
+- bar lines, repeats, endings and the end (bar_rules.py);
 - past `steer_at` generated characters no new slur, tie, tuplet, grace group,
   ending or broken rhythm starts, notes take at least half of the longest
   length that fits, and the next bar line that may end the tune must, so a
@@ -45,11 +45,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from abcgen.runtime.abc.tune import BOS, EOS
-from abcgen.runtime.generate.barlines import BarRules
-from abcgen.runtime.generate.form_rules import ASIDE, PENDING, FormRules, tonic_letters
-from abcgen.runtime.generate.notes import NoteRules
-from abcgen.runtime.generate.state import (
+from abcgen.runtime.abc.normalise import BOS, EOS
+from abcgen.runtime.constrain.bar_rules import BarRules
+from abcgen.runtime.constrain.form_rules import ASIDE, PENDING, FormRules, tonic_letters
+from abcgen.runtime.constrain.note_rules import NoteRules
+from abcgen.runtime.constrain.state import (
     BAR_PREFIXES,
     COMPLETIONS,
     HEADER_LINES,

@@ -8,7 +8,7 @@ accepts at least one character. A mixin of `Rules` (rules.py).
 
 from __future__ import annotations
 
-from abcgen.runtime.generate.state import (
+from abcgen.runtime.constrain.state import (
     BROKEN_HALVES,
     COMPLETIONS,
     GRID,

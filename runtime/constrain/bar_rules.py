@@ -13,7 +13,7 @@ only right after `|]`, `||` or `:|` with nothing open. A mixin of `Rules`.
 
 from __future__ import annotations
 
-from abcgen.runtime.generate.state import BARS, FINAL, SECTION, State
+from abcgen.runtime.constrain.state import BARS, FINAL, SECTION, State
 
 
 class BarRules:

@@ -1,7 +1,7 @@
 """The automaton's rules for a form asked for: bars counted into parts, parts into a tune.
 
 With `State.form` set (a `FormSpec.key` such as `AABB:8`), on top of the bar
-rules (barlines.py):
+rules (bar_rules.py):
 - every part has the form's number of bars: the pickup bar and the bar that
   completes a short bar (the carry, the pickup into the next pass) are not
   counted; inside a part only plain bar lines stand, and every bar is full;
@@ -29,7 +29,7 @@ from __future__ import annotations
 from abcgen.runtime.abc.events import SEMITONE, STEPS
 from abcgen.runtime.abc.fields import parse_key
 from abcgen.runtime.abc.form import FIFTH, TONIC, FormSpec, spec_of
-from abcgen.runtime.generate.state import UNIT, State
+from abcgen.runtime.constrain.state import UNIT, State
 
 PENDING = "?"  # State.form while `--form auto` waits for the meter
 ASIDE = State._fields.index("tonic")  # State's fields from here on: see `_shared`

@@ -13,12 +13,12 @@ from functools import lru_cache
 import numpy as np
 
 from abcgen.runtime.abc.form import FormSpec
-from abcgen.runtime.abc.tune import BOS
+from abcgen.runtime.abc.normalise import BOS
+from abcgen.runtime.constrain.form_rules import PENDING
+from abcgen.runtime.constrain.forms import FormChoice, auto_form, auto_forms
+from abcgen.runtime.constrain.rules import Rules
+from abcgen.runtime.constrain.state import State, canonical
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.generate.form_rules import PENDING
-from abcgen.runtime.generate.forms import FormChoice, auto_form, auto_forms
-from abcgen.runtime.generate.rules import Rules
-from abcgen.runtime.generate.state import State, canonical
 
 
 @lru_cache(maxsize=4)
