@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from fractions import Fraction
 
-from abcgen.runtime.abc.fields import TUPLET_Q, note_length, parse_meter
+from abcgen.runtime.abc.meter import note_length, parse_meter, tuplet_q
 
 Token = tuple[str, str]  # (kind, text), as normalise.py tokenises a body line
 _NOTE = re.compile(r"[A-Ga-g][,']*\d*(?:/+\d*)?")  # a chord's first note (its length)
@@ -86,10 +86,7 @@ class _BarClock:
     def start_tuplet(self, text: str) -> None:
         parts = [*text[1:].split(":"), "", ""]
         p = int(parts[0])
-        top = 0 if self.meter == "none" else sum(map(int, self.meter.split("/")[0].split("+")))
-        compound = top % 3 == 0 and top > 3
-        default_q = TUPLET_Q.get(p, 3 if compound else 2)
-        q = int(parts[1]) if parts[1] else default_q
+        q = int(parts[1]) if parts[1] else tuplet_q(p, parse_meter(self.meter))
         r = int(parts[2]) if parts[2] else p
         if p < 2 or p > 9 or q == 0 or r == 0:
             self.elapsed = None

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from abcgen.runtime.abc.meter import Meter
+
 STEPS = "CDEFGAB"
 SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
@@ -24,17 +26,6 @@ class Pitch:
     @property
     def midi(self) -> int:
         return 12 * (self.octave + 1) + SEMITONE[self.step] + self.alter
-
-
-@dataclass(frozen=True, slots=True)
-class Meter:
-    numerator: int
-    denominator: int
-    symbol: str | None = None  # 'common' for C, 'cut' for C|
-
-    @property
-    def bar_length(self) -> Fraction:
-        return Fraction(self.numerator, self.denominator)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,20 +1,17 @@
-"""Values of the ABC fields that change how notes sound (K: M: L: Q:), and the
-length arithmetic of the notes they govern.
+"""Keys and pitch spelling in ABC, in one place: K: values, modes, accidentals.
 
-Shared by the parser (header and inline fields), the normaliser (header.py,
-normalise.py) and the constraint automaton, so that all three read a meter, a
-unit, a key, a note length and a tuplet the same way. Each reader raises
-ValueError with a plain message on bad input; the parser turns that into a
-diagnostic and keeps the previous value.
+Shared by the parser, the normaliser (header.py), the constraint automaton, the
+MuseScore side and the trainer's transposition, so that all read and spell a key
+the same way (time, the other half of what fields govern, is meter.py's). The
+reader raises ValueError with a plain message on bad input; the parser turns
+that into a diagnostic and keeps the previous value.
 """
 
 from __future__ import annotations
 
 import re
-from fractions import Fraction
-from functools import lru_cache
 
-from abcgen.runtime.abc.events import Key, Meter
+from abcgen.runtime.abc.events import Key
 
 # Mode name (first three letters, lower case) -> canonical mode, fifths from major.
 MODES = {
@@ -30,14 +27,7 @@ MODE_SUFFIX = {"maj": "", "min": "m", "mix": "mix", "dor": "dor", "phr": "phr", 
 MODE_NAMES = {"maj": "major", "min": "minor", "mix": "mixolydian", "dor": "dorian",
               "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}
 TONIC_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F": -1}
-# (p: q of `(p` when q is not written: p notes in the time of q; others: 3 in compound
-# meters, else 2.
-TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}
-# Broken rhythm: the factors of the first and second note.
-BROKEN = {">": (Fraction(3, 2), Fraction(1, 2)), ">>": (Fraction(7, 4), Fraction(1, 4)),
-          ">>>": (Fraction(15, 8), Fraction(1, 8))}  # fmt: skip
 _KEY = re.compile(r"(?P<tonic>[A-G])(?P<sign>[#b]?)(?P<mode>[A-Za-z]*)")
-_LENGTH = re.compile(r"(\d*)(/*)(\d*)")
 _ACCIDENTAL = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 _ACCIDENTALS = re.compile(r"(?:(?:\^\^|\^|__|_|=)[A-Ga-g])+")  # `^c`, `^c^g`: in K:
 ALTERS = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
@@ -94,77 +84,3 @@ def parse_key(value: str) -> tuple[Key, list[tuple[str, str]]]:
         elif "=" not in word and word.lower() not in CLEF_WORDS:
             problems.append(("warning", f"K: ignored {word!r}"))
     return Key(tonic, mode, fifths, tuple(extra.items())), problems
-
-
-def parse_meter(value: str) -> Meter | None:
-    """`6/8`, `C`, `C|`, `2+3/8`, `none` (None: free meter)."""
-    text = value.strip()
-    if text in ("", "none"):
-        return None
-    if text == "C":
-        return Meter(4, 4, "common")
-    if text == "C|":
-        return Meter(2, 2, "cut")
-    m = re.fullmatch(r"\(?(\d+(?:\+\d+)*)\)?\s*/\s*(\d+)", text)
-    if not m or int(m[2]) == 0:
-        raise ValueError(f"M: cannot read meter {text!r}")
-    numerator = sum(int(n) for n in m[1].split("+"))
-    return Meter(numerator, int(m[2]))
-
-
-def default_unit(meter: Meter | None) -> Fraction:
-    """ABC 2.1: L: defaults to 1/16 below 3/4, else 1/8 (and 1/8 for free meter)."""
-    if meter is not None and meter.bar_length < Fraction(3, 4):
-        return Fraction(1, 16)
-    return Fraction(1, 8)
-
-
-def parse_fraction(text: str) -> Fraction:
-    m = re.fullmatch(r"\s*(\d+)\s*(?:/\s*(\d+))?\s*", text)
-    if not m or int(m[2] or 1) == 0 or int(m[1]) == 0:
-        raise ValueError(f"cannot read length {text.strip()!r}")
-    return Fraction(int(m[1]), int(m[2] or 1))
-
-
-@lru_cache(maxsize=256)
-def note_length(text: str) -> Fraction | None:
-    """`2` `/2` `/` `//` `3/2` `3/` as a multiple of the unit length; None when it is zero
-    (cached: a tune uses a handful of lengths over and over)."""
-    num, slashes, den = _LENGTH.fullmatch(text).groups()
-    numerator = int(num) if num else 1
-    denominator = (int(den) if den else 2) << (len(slashes) - 1) if slashes else 1
-    return Fraction(numerator, denominator) if numerator and denominator else None
-
-
-def parse_unit(value: str) -> Fraction:
-    """`1/8`: the length of a note written without a number."""
-    try:
-        return parse_fraction(value)
-    except ValueError:
-        raise ValueError(f"L: cannot read unit length {value.strip()!r}") from None
-
-
-def parse_tempo(value: str, unit: Fraction) -> float | None:
-    """Quarter notes per minute from `1/4=120`, `3/8=40`, `"Allegro" 1/2=80` or `120`.
-
-    A bare number counts unit notes (L:) per minute, as ABC 1.x did; a tempo
-    given only in words has no number and gives None.
-    """
-    text = re.sub(r'"[^"]*"', " ", value).strip()
-    if not text:
-        return None
-    try:
-        if "=" in text:
-            beats, bpm = text.split("=", 1)
-            if beats.strip().upper() == "C":
-                beat = unit
-            else:
-                beat = sum((parse_fraction(b) for b in beats.split()), Fraction(0))
-        else:
-            beat, bpm = unit, text
-        per_minute = float(bpm)
-    except ValueError:
-        raise ValueError(f"Q: cannot read tempo {value.strip()!r}") from None
-    if per_minute <= 0 or beat <= 0:
-        raise ValueError(f"Q: tempo must be positive: {value.strip()!r}")
-    return float(per_minute * beat * 4)

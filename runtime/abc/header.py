@@ -20,7 +20,8 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from abcgen.runtime.abc.fields import CLEF_WORDS, MODE_SUFFIX, MODES, default_unit, parse_meter
+from abcgen.runtime.abc.fields import CLEF_WORDS, MODE_SUFFIX, MODES
+from abcgen.runtime.abc.meter import default_unit, parse_meter
 from abcgen.runtime.errors import AbcgenError
 
 # Mode word by its first three letters (ABC 2.1 reads no more) -> canonical suffix.

@@ -12,15 +12,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from abcgen.runtime.abc.fields import (
-    BROKEN,
-    MODE_SUFFIX,
-    TUPLET_Q,
-    note_length,
-    parse_key,
-    parse_meter,
-    parse_unit,
-)
+from abcgen.runtime.abc.fields import MODE_SUFFIX, parse_key
+from abcgen.runtime.abc.meter import BROKEN, TUPLET_Q, note_length, parse_meter, parse_unit
 
 UNIT = 384  # ticks per unit note length (L:): exact for every length, tuplet and `>` here
 GRID = UNIT // 8  # the shortest length, `/8`: what is left of a bar stays a multiple of it

@@ -17,8 +17,9 @@ from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
-from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Key, Meter, Note, Tune
+from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Key, Note, Tune
 from abcgen.runtime.abc.fields import MODE_NAMES
+from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.repeats import ending_numbers
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.formats.note_values import NOTATED, beams, notated, split

@@ -26,8 +26,9 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from abcgen.runtime.abc.events import SEMITONE, Bar, Key, Meter, Note, Pitch, Tune
-from abcgen.runtime.abc.fields import MODE_NAMES, TONIC_FIFTHS, default_unit, parse_key
+from abcgen.runtime.abc.events import SEMITONE, Bar, Key, Note, Pitch, Tune
+from abcgen.runtime.abc.fields import MODE_NAMES, TONIC_FIFTHS, parse_key
+from abcgen.runtime.abc.meter import Meter, default_unit
 from abcgen.runtime.errors import AbcgenError
 
 _LINE_OF_FIFTHS = "FCGDAEB"
