@@ -75,7 +75,8 @@ def test_the_meter_knows_its_beats():
 
 
 def test_a_quintuplet_in_15_8_fills_the_bar_as_abc2midi_reads_it():
-    tune = parse("M:15/8\nL:1/8\nK:C\n" + "c" * 15 + "|(5abcde" + "c" * 12 + "|" + "c" * 15 + "|]\n")
+    bar = "c" * 15 + "|"
+    tune = parse("M:15/8\nL:1/8\nK:C\n" + bar + "(5abcde" + "c" * 12 + "|" + bar + "]\n")
     assert tune.valid, tune.diagnostics  # was "bar has 14 eighth notes"
 
 

@@ -209,7 +209,8 @@ def test_tuplet_p_q_r():
     assert [n.duration for n in ns] == [F(2, 8) * F(2, 3), F(1, 8) * F(2, 3), F(1, 8)]
 
 
-@pytest.mark.parametrize(("meter", "q"), [("6/8", 3), ("4/4", 2), ("3/4", 3), ("15/8", 3), ("2+3/8", 2)])
+@pytest.mark.parametrize(("meter", "q"),
+                         [("6/8", 3), ("4/4", 2), ("3/4", 3), ("15/8", 3), ("2+3/8", 2)])
 def test_quintuplet_default_follows_the_meter_as_abc2midi_reads_it(meter, q):
     ns = parse(f"M:{meter}\nL:1/8\nK:C\n(5ABcde f|").notes
     assert [n.duration for n in ns[:5]] == [F(1, 8) * F(q, 5)] * 5

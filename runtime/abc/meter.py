@@ -59,10 +59,16 @@ def tuplet_q(p: int, meter: Meter | None) -> int:
     return TUPLET_Q.get(p, 3 if meter is not None and meter.numerator % 3 == 0 else 2)
 
 
-def broken_factors(mark: str) -> tuple[Fraction, Fraction]:
-    """What `>`, `<<`... multiply the first and the second note by."""
+def broken_lengths(mark: str, first: Fraction, second: Fraction
+                   ) -> tuple[Fraction, Fraction] | None:  # fmt: skip
+    """The lengths of two notes written `first` and `second` long and joined by the
+    broken rhythm `mark`; None when they are written unequally long, where abc2midi
+    (and so the parser) ignores the mark."""
+    if first != second:
+        return None
     longer, shorter = BROKEN[mark.replace("<", ">")]
-    return (shorter, longer) if mark[0] == "<" else (longer, shorter)
+    return (first * shorter, second * longer) if mark[0] == "<" else (
+        first * longer, second * shorter)
 
 
 def parse_meter(value: str) -> Meter | None:

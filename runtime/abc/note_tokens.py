@@ -17,7 +17,7 @@ from fractions import Fraction
 from abcgen.runtime.abc.events import ChordSymbol, Key, Pitch
 from abcgen.runtime.abc.fields import ALTERS
 from abcgen.runtime.abc.lexer import Token
-from abcgen.runtime.abc.meter import broken_factors, note_length, tuplet_q
+from abcgen.runtime.abc.meter import broken_lengths, note_length, tuplet_q
 
 ACCIDENTAL_NAMES = {
     "^^": "double-sharp", "^": "sharp", "=": "natural", "_": "flat", "__": "flat-flat",
@@ -250,11 +250,10 @@ class NoteTokens:
         notes written equally long."""
         first, mark = self._broken
         self._broken = None
-        if first.written != second.written:
+        lengths = broken_lengths(mark.text, first.written, second.written)
+        if lengths is None:
             return self._error(mark, "broken rhythm between notes of different lengths is ignored")
-        longer, shorter = broken_factors(mark.text)
-        first.written *= longer
-        second.written *= shorter
+        first.written, second.written = lengths
 
     def _on_chord_open(self, t: Token) -> None:
         if self.open_chord is not None:
