@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from abcgen.runtime.abc.fields import ALTERS, MODES
+from abcgen.runtime.abc.keys import ALTERS, MODES
 
 _LETTERS = "CDEFGAB"
 _NATURAL = (0, 2, 4, 5, 7, 9, 11)  # semitones of C D E F G A B above C

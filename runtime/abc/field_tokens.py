@@ -13,7 +13,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.events import FieldChange
-from abcgen.runtime.abc.fields import parse_key
+from abcgen.runtime.abc.keys import parse_key
 from abcgen.runtime.abc.lexer import Token
 from abcgen.runtime.abc.meter import default_unit, parse_meter, parse_tempo, parse_unit
 from abcgen.runtime.abc.note_tokens import PROPAGATION, propagation

@@ -1,6 +1,6 @@
 """Canonical header values: the M:, L: and K: lines as the normaliser writes them.
 
-The values are read with fields.py's readers and tables (the parser's own), so
+The values are read with keys.py's and meter.py's readers and tables (the parser's own), so
 the normaliser, the parser and the constraint automaton agree on what a
 meter, a unit length and a key are; this module only decides how each is
 spelled in canonical tune text (normalise.py):
@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from abcgen.runtime.abc.fields import CLEF_WORDS, MODE_SUFFIX, MODES
+from abcgen.runtime.abc.keys import CLEF_WORDS, MODE_SUFFIX, MODES
 from abcgen.runtime.abc.meter import default_unit, parse_meter
 from abcgen.runtime.errors import AbcgenError
 

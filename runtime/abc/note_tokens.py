@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from abcgen.runtime.abc.events import ChordSymbol, Key, Pitch
-from abcgen.runtime.abc.fields import ALTERS
+from abcgen.runtime.abc.keys import ALTERS
 from abcgen.runtime.abc.lexer import Token
 from abcgen.runtime.abc.meter import broken_lengths, note_length, tuplet_q
 

@@ -27,8 +27,8 @@ kept, so a tonic can always still come. A mixin of `Rules`.
 from __future__ import annotations
 
 from abcgen.runtime.abc.events import SEMITONE, STEPS
-from abcgen.runtime.abc.fields import parse_key
 from abcgen.runtime.abc.form import FIFTH, TONIC, FormSpec, spec_of
+from abcgen.runtime.abc.keys import parse_key
 from abcgen.runtime.constrain.state import UNIT, State
 
 PENDING = "?"  # State.form while `--form auto` waits for the meter

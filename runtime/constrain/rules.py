@@ -9,7 +9,7 @@ generation mostly asks only whether its pick is accepted (`accepts`), one
 remembered transition. Never a parser copy per candidate character: the
 parser judges finished text, the automaton must judge every prefix, so it
 keeps its own small state but reads meters, units, keys, lengths and tuplets
-with the parser's readers (abc/fields.py).
+with the parser's readers (abc/keys.py, abc/meter.py).
 
 Every transition that opens something checks that it can be closed (a note
 letter only when some length still fits the bar, `>` only when a second note

@@ -4,7 +4,7 @@ A `State` is everything the next mask depends on, as a small immutable tuple
 that counts time relative to the unit length, so the same situation in any
 tune is the same state and shares one cached mask. `canonical` clears what can
 no longer matter. Lengths, tuplets, meters and keys are read with the parser's
-own readers (abc/fields.py); the tables here only say which of the texts
+own readers (abc/keys.py, abc/meter.py); the tables here only say which of the texts
 those readers accept generation may write.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from abcgen.runtime.abc.fields import MODE_SUFFIX, parse_key
+from abcgen.runtime.abc.keys import MODE_SUFFIX, parse_key
 from abcgen.runtime.abc.meter import BROKEN, TUPLET_Q, note_length, parse_meter, parse_unit
 
 UNIT = 384  # ticks per unit note length (L:): exact for every length, tuplet and `>` here

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
 from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Key, Note, Tune
-from abcgen.runtime.abc.fields import MODE_NAMES
+from abcgen.runtime.abc.keys import MODE_NAMES
 from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.repeats import ending_numbers
 from abcgen.runtime.atomic import write_atomic

@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Any
 
 from abcgen.runtime.abc.events import SEMITONE, Bar, Key, Note, Pitch, Tune
-from abcgen.runtime.abc.fields import MODE_NAMES, TONIC_FIFTHS, parse_key
+from abcgen.runtime.abc.keys import MODE_NAMES, TONIC_FIFTHS, parse_key
 from abcgen.runtime.abc.meter import Meter, default_unit
 from abcgen.runtime.errors import AbcgenError
 
