@@ -10,9 +10,17 @@ that into a diagnostic and keeps the previous value.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from abcgen.runtime.abc.events import Key
-
+STEPS = "CDEFGAB"
+SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+LINE_OF_FIFTHS = "FCGDAEB"  # the order sharps are added in (flats: reversed)
+TONIC_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F": -1}  # major keys
+SIGNS = {"": 0, "#": 1, "b": -1}  # of a key or chord name: `F#`, `Bb`
+_SIGN_TEXT = {alter: sign for sign, alter in SIGNS.items()}
+ALTERS = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}  # accidentals as ABC writes them
+ACCIDENTAL_TEXT = {alter: text for text, alter in ALTERS.items()}
+ACCIDENTAL_NAMES = {2: "double-sharp", 1: "sharp", 0: "natural", -1: "flat", -2: "flat-flat"}
 # Mode name (first three letters, lower case) -> canonical mode, fifths from major.
 MODES = {
     "maj": ("maj", 0), "ion": ("maj", 0), "": ("maj", 0),
@@ -21,18 +29,63 @@ MODES = {
     "lyd": ("lyd", 1), "loc": ("loc", -5),
 }  # fmt: skip
 # Canonical mode -> its suffix in canonical K: text (`Em`, `Ador`) and its name in
-# MusicXML and MuseScore.
+# MusicXML and MuseScore (which also write `ionian` and `aeolian`: MODE_WORDS).
 MODE_SUFFIX = {"maj": "", "min": "m", "mix": "mix", "dor": "dor", "phr": "phr", "lyd": "lyd",
                "loc": "loc"}
 MODE_NAMES = {"maj": "major", "min": "minor", "mix": "mixolydian", "dor": "dorian",
               "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}
-TONIC_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F": -1}
-_KEY = re.compile(r"(?P<tonic>[A-G])(?P<sign>[#b]?)(?P<mode>[A-Za-z]*)")
+MODE_WORDS = {name: mode for mode, name in MODE_NAMES.items()} | {"ionian": "maj",
+                                                                  "aeolian": "min"}
+KEY_NAME = re.compile(r"(?P<tonic>[A-G])(?P<sign>[#b]?)(?P<mode>[A-Za-z]*)")  # `F#m`
 _ACCIDENTAL = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 _ACCIDENTALS = re.compile(r"(?:(?:\^\^|\^|__|_|=)[A-Ga-g])+")  # `^c`, `^c^g`: in K:
-ALTERS = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 # Words a K: field may carry that do not change pitches here (clefs, staff options).
 CLEF_WORDS = {"treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1", "alto2"}
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    tonic: str  # e.g. 'E', 'F#', 'Bb'
+    mode: str  # canonical: 'maj' 'min' 'mix' 'dor' 'phr' 'lyd' 'loc'
+    fifths: int  # key signature: sharps > 0, flats < 0
+    # explicit accidentals in K: (e.g. `K:D exp ^c`) override the signature
+    extra: tuple[tuple[str, int], ...] = ()
+
+    def alter_of(self, step: str) -> int:
+        """The key signature's alteration for a step ('A'..'G')."""
+        for s, a in self.extra:
+            if s == step:
+                return a
+        order = LINE_OF_FIFTHS if self.fifths > 0 else LINE_OF_FIFTHS[::-1]
+        return (1 if self.fifths > 0 else -1) if step in order[: abs(self.fifths)] else 0
+
+
+def pitch_class(name: str) -> int:
+    """Of a note name: `C` 0, `F#` 6, `Bb` 10."""
+    return (SEMITONE[name[0]] + SIGNS[name[1:]]) % 12
+
+
+def fifths_of(step: str, alter: int) -> int:
+    """A spelled pitch's place on the line of fifths: C 0, G 1, F -1, F# 6, Bb -2."""
+    return TONIC_FIFTHS[step] + 7 * alter
+
+
+def spelled(fifths: int) -> tuple[str, int]:
+    """The step and alteration at a place on the line of fifths (`fifths_of` reversed)."""
+    return LINE_OF_FIFTHS[(fifths + 1) % 7], (fifths + 1) // 7
+
+
+def key_name(step: str, alter: int, suffix: str = "") -> str:
+    """A key as K: writes it: `F#` + `m`."""
+    return step + _SIGN_TEXT[alter] + suffix
+
+
+def note_letter(step: str, octave: int) -> str:
+    """ABC's letter and octave marks for a step in a scientific octave: C4 is `C`,
+    C5 `c`, C6 `c'`, C3 `C,`."""
+    if octave >= 5:
+        return step.lower() + "'" * (octave - 5)
+    return step + "," * (4 - octave)
 
 
 def parse_key(value: str) -> tuple[Key, list[tuple[str, str]]]:
@@ -52,7 +105,7 @@ def parse_key(value: str) -> tuple[Key, list[tuple[str, str]]]:
         return Key("C", "maj", 0), []
     if head in ("HP", "Hp"):  # Highland pipes: F# C# G natural, played as A mixolydian
         return Key("A", "mix", 2), []
-    m = _KEY.match(head)
+    m = KEY_NAME.match(head)
     if not m:
         raise ValueError(f"K: cannot read key {head!r}")
     problems = []
@@ -71,7 +124,7 @@ def parse_key(value: str) -> tuple[Key, list[tuple[str, str]]]:
         glued = ""
     mode, offset = MODES[mode_key]
     tonic = m["tonic"] + m["sign"]
-    fifths = TONIC_FIFTHS[m["tonic"]] + {"#": 7, "b": -7, "": 0}[m["sign"]] + offset
+    fifths = fifths_of(m["tonic"], SIGNS[m["sign"]]) + offset
     if abs(fifths) > 7:
         raise ValueError(f"K: key {tonic}{mode} needs more than 7 sharps or flats")
     extra: dict[str, int] = {}

@@ -23,7 +23,8 @@ TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}
 # Broken rhythm: the factors of the first and second note (`<` the other way round).
 BROKEN = {">": (Fraction(3, 2), Fraction(1, 2)), ">>": (Fraction(7, 4), Fraction(1, 4)),
           ">>>": (Fraction(15, 8), Fraction(1, 8))}  # fmt: skip
-_METER = re.compile(r"\(?(\d+(?:\+\d+)*)\)?\s*/\s*(\d+)")
+METER = re.compile(r"\(?(\d+(?:\+\d+)*)\)?\s*/\s*(\d+)")  # `6/8`, `2+3/8`, `(2+3)/8`
+FRACTION = re.compile(r"\s*(\d+)\s*(?:/\s*(\d+))?\s*")  # `1/8`, `3`
 _LENGTH = re.compile(r"(\d*)(/*)(\d*)")
 
 
@@ -80,7 +81,7 @@ def parse_meter(value: str) -> Meter | None:
         return Meter(4, 4, "common")
     if text == "C|":
         return Meter(2, 2, "cut")
-    m = _METER.fullmatch(text)
+    m = METER.fullmatch(text)
     if not m or int(m[2]) == 0:
         raise ValueError(f"M: cannot read meter {text!r}")
     numerator = sum(int(n) for n in m[1].split("+"))
@@ -95,7 +96,7 @@ def default_unit(meter: Meter | None) -> Fraction:
 
 
 def parse_fraction(text: str) -> Fraction:
-    m = re.fullmatch(r"\s*(\d+)\s*(?:/\s*(\d+))?\s*", text)
+    m = FRACTION.fullmatch(text)
     if not m or int(m[2] or 1) == 0 or int(m[1]) == 0:
         raise ValueError(f"cannot read length {text.strip()!r}")
     return Fraction(int(m[1]), int(m[2] or 1))
@@ -109,6 +110,15 @@ def note_length(text: str) -> Fraction | None:
     numerator = int(num) if num else 1
     denominator = (int(den) if den else 2) << (len(slashes) - 1) if slashes else 1
     return Fraction(numerator, denominator) if numerator and denominator else None
+
+
+def length_text(units: Fraction) -> str:
+    """A length in units as ABC writes it after a note: '' (one unit), `2`, `/2`, `3/2`."""
+    if units.denominator == 1:
+        return "" if units == 1 else str(units.numerator)
+    if units.numerator == 1:
+        return f"/{units.denominator}"
+    return f"{units.numerator}/{units.denominator}"
 
 
 def parse_unit(value: str) -> Fraction:

@@ -14,14 +14,11 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from abcgen.runtime.abc.events import ChordSymbol, Key, Pitch
-from abcgen.runtime.abc.keys import ALTERS
+from abcgen.runtime.abc.events import ChordSymbol, Pitch
+from abcgen.runtime.abc.keys import ACCIDENTAL_NAMES, ALTERS, Key
 from abcgen.runtime.abc.lexer import Token
 from abcgen.runtime.abc.meter import broken_lengths, note_length, tuplet_q
 
-ACCIDENTAL_NAMES = {
-    "^^": "double-sharp", "^": "sharp", "=": "natural", "_": "flat", "__": "flat-flat",
-}  # fmt: skip
 _PITCHES: dict[tuple[str, int, int], Pitch] = {}  # immutable, so made once and shared
 _DECORATIONS = set(".~HLMOPSTuvR")
 _CHORD_SYMBOL = re.compile(r"\(?[A-G]|N\.?C\.?")
@@ -136,7 +133,8 @@ class NoteTokens:
 
     def _on_note(self, t: Token) -> None:
         m = t.match
-        head = Head(self._pitch(m, t), t.line, t.col, ACCIDENTAL_NAMES.get(m["acc"] or ""))
+        accidental = ACCIDENTAL_NAMES[ALTERS[m["acc"]]] if m["acc"] else None
+        head = Head(self._pitch(m, t), t.line, t.col, accidental)
         written = self._written(m["len"], t)
         chord = self.open_chord
         if chord is None:

@@ -30,8 +30,9 @@ from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.bars import BarClock, bar_kind, takes_ending_number
-from abcgen.runtime.abc.events import Bar, Diagnostic, Event, Key, Note, Tune
+from abcgen.runtime.abc.events import Bar, Diagnostic, Event, Note, Tune
 from abcgen.runtime.abc.field_tokens import FieldTokens
+from abcgen.runtime.abc.keys import Key
 from abcgen.runtime.abc.lexer import Lexer, Token
 from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.note_tokens import (

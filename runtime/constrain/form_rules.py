@@ -26,27 +26,25 @@ kept, so a tonic can always still come. A mixin of `Rules`.
 
 from __future__ import annotations
 
-from abcgen.runtime.abc.events import SEMITONE, STEPS
 from abcgen.runtime.abc.form import FIFTH, TONIC, FormSpec, spec_of
-from abcgen.runtime.abc.keys import parse_key
+from abcgen.runtime.abc.keys import SEMITONE, SIGNS, STEPS, parse_key, pitch_class
 from abcgen.runtime.constrain.state import UNIT, State
 
 PENDING = "?"  # State.form while `--form auto` waits for the meter
 ASIDE = State._fields.index("tonic")  # State's fields from here on: see `_shared`
 _MIDDLE = ("", -1, -1, 0, 0)  # tonic, part, fbar, lead, repeat in the middle of a part
 assert State._fields[ASIDE:] == ("tonic", "part", "fbar", "lead", "repeat")
-_SIGN = {"": 0, "#": 1, "b": -1}
 
 
 def tonic_letters(key: str) -> str:
     """The letters of the key's tonic and of its fifth ('' when the key signature alters
     the tonic itself; the fifth left out when it is not a perfect fifth above it)."""
     parsed, _ = parse_key(key)
-    letter, sign = parsed.tonic[0], parsed.tonic[1:]
-    if parsed.alter_of(letter) != _SIGN[sign]:
+    letter = parsed.tonic[0]
+    if parsed.alter_of(letter) != SIGNS[parsed.tonic[1:]]:
         return ""
     fifth = STEPS[(STEPS.index(letter) + 4) % 7]
-    interval = SEMITONE[fifth] + parsed.alter_of(fifth) - SEMITONE[letter] - _SIGN[sign]
+    interval = SEMITONE[fifth] + parsed.alter_of(fifth) - pitch_class(parsed.tonic)
     return letter + (fifth if interval % 12 == FIFTH else "")
 
 

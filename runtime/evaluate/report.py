@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from abcgen.runtime.abc.corpus import splits_sha256
-from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
+from abcgen.runtime.abc.events import Bar, Note, Tune
+from abcgen.runtime.abc.keys import SEMITONE
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.constrain.forms import FormChoice
 from abcgen.runtime.constrain.mask import BatchConstraint

@@ -17,8 +17,8 @@ from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
-from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Key, Note, Tune
-from abcgen.runtime.abc.keys import MODE_NAMES
+from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Note, Tune
+from abcgen.runtime.abc.keys import ACCIDENTAL_NAMES, MODE_NAMES, Key
 from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.repeats import ending_numbers
 from abcgen.runtime.atomic import write_atomic
@@ -30,7 +30,6 @@ _HEADER = (
     '<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN"'
     ' "http://www.musicxml.org/dtds/partwise.dtd">\n'
 )
-_ACCIDENTALS = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
 # ABC decoration (with or without its !..! or +..+) -> (notations child, element)
 _DECORATIONS = {
     ".": ("articulations", "staccato"),
@@ -310,7 +309,7 @@ def _accidental(n: Note, key: Key | None, state: dict, tied_over: bool) -> str |
         return None
     state[where] = n.pitch.alter
     if n.pitch.alter != implied or n.accidental is not None:
-        return _ACCIDENTALS.get(n.pitch.alter)
+        return ACCIDENTAL_NAMES.get(n.pitch.alter)
     return None
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from abcgen.runtime.abc.events import Bar, FieldChange, Tune
+from abcgen.runtime.abc.meter import parse_meter, parse_unit
 from abcgen.runtime.errors import AbcgenError
 
 MAX_NUM = 16
@@ -153,14 +154,13 @@ def _max_chars(request: Request, prime: str, formed: bool) -> int:
     if request.bars is None:
         return DEFAULT_MAX_CHARS
     # about 1.5 characters per unit note plus a bar line; the header is ~20 more
-    meter, unit = Fraction(3, 4), Fraction(1, 8)
+    bar, unit = Fraction(3, 4), Fraction(1, 8)  # (the canonical prime's M: and L:)
     for line in prime.splitlines():
-        if line.startswith("M:") and "/" in line:
-            top, bottom = line[2:].split("/")
-            meter = Fraction(sum(int(n) for n in top.split("+")), int(bottom))
+        if line.startswith("M:") and (meter := parse_meter(line[2:])) is not None:
+            bar = meter.bar_length
         elif line.startswith("L:"):
-            unit = Fraction(line[2:])
-    per_bar = float(meter / unit) * 1.5 + 2
+            unit = parse_unit(line[2:])
+    per_bar = float(bar / unit) * 1.5 + 2
     header = 0 if prime.count("\n") >= 3 else 20
     return max(16, round(request.bars * per_bar) + header)
 
