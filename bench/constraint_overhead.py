@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from abcgen.exported import DEFAULT_MODEL
-from abcgen.runtime.constrain.form_rules import PENDING
-from abcgen.runtime.constrain.forms import form_choice
+from abcgen.runtime.constrain.forms import PENDING, form_choice
 from abcgen.runtime.constrain.mask import Constraint
 from abcgen.runtime.constrain.rules import Rules
 from abcgen.runtime.generate.onnx_model import Model
