@@ -17,8 +17,8 @@ import pytest
 from abcgen.runtime.live.playback import (
     CLOCK,
     LOOKAHEAD,
-    START,
     STALE_INPUT,
+    START,
     STOP,
     InputTimes,
     Player,
