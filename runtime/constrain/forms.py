@@ -119,6 +119,15 @@ class FormChoice:
         """`AABB:8`, `auto` or `free`."""
         return self.spec.key if self.spec else AUTO if self.auto else FREE
 
+    def for_meter(self, meter: str, draw: float) -> FormChoice:
+        """What a tune in `meter` is generated in: this form, or for `auto` the one its
+        uniform `draw` picks (free for the share no form describes). For a caller that
+        must fix the form before generating, as a live dance set does."""
+        if not self.auto:
+            return self
+        key = auto_form(meter, draw)
+        return FormChoice(spec_of(key)) if key else FormChoice()
+
 
 def form_choice(text: str = AUTO, part_bars: int | None = None) -> FormChoice:
     """Read `--form` and `--part-bars`; AbcgenError naming what is wrong."""
