@@ -34,8 +34,8 @@ MODE_SUFFIX = {"maj": "", "min": "m", "mix": "mix", "dor": "dor", "phr": "phr", 
                "loc": "loc"}
 MODE_NAMES = {"maj": "major", "min": "minor", "mix": "mixolydian", "dor": "dorian",
               "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}
-MODE_WORDS = {name: mode for mode, name in MODE_NAMES.items()} | {"ionian": "maj",
-                                                                  "aeolian": "min"}
+MODE_WORDS = {name: mode for mode, name in MODE_NAMES.items()}
+MODE_WORDS.update(ionian="maj", aeolian="min")
 KEY_NAME = re.compile(r"(?P<tonic>[A-G])(?P<sign>[#b]?)(?P<mode>[A-Za-z]*)")  # `F#m`
 _ACCIDENTAL = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 _ACCIDENTALS = re.compile(r"(?:(?:\^\^|\^|__|_|=)[A-Ga-g])+")  # `^c`, `^c^g`: in K:
@@ -45,6 +45,8 @@ CLEF_WORDS = {"treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1
 
 @dataclass(frozen=True, slots=True)
 class Key:
+    """A key as K: gives it: tonic, mode and the signature they make."""
+
     tonic: str  # e.g. 'E', 'F#', 'Bb'
     mode: str  # canonical: 'maj' 'min' 'mix' 'dor' 'phr' 'lyd' 'loc'
     fifths: int  # key signature: sharps > 0, flats < 0
