@@ -33,7 +33,7 @@ from pathlib import Path
 
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.generate.generator import generate
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
 
 JIG = {"meter": "6/8", "key": "D"}

@@ -29,7 +29,7 @@ HEAVY_USES = {
     "jack": "a JACK server", "musescore": "MuseScore", "browser": "Chromium",
     "torch": "training", "onnx": "training", "tiny_models": "training",
     "abcgen.trainer": "training",
-    "onnxruntime": "the ONNX model", "abcgen.runtime.generate.model": "the ONNX model",
+    "onnxruntime": "the ONNX model", "abcgen.runtime.generate.onnx_model": "the ONNX model",
     "cli": "the CLI", "abcgen.runtime.cli": "the CLI", "typer.testing": "the CLI",
     "abcgen.runtime.formats.audio": "FluidSynth", "abcgen.runtime.formats.svg": "verovio",
     "abcgen.runtime.abc.corpus": "the corpus", "hypothesis": "hypothesis",

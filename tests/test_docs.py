@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from abcgen.runtime.generate.forms import AUTO_FORMS
+from abcgen.runtime.constrain.forms import AUTO_FORMS
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGN = ROOT / "docs" / "DESIGN.md"
@@ -47,7 +47,7 @@ def test_auto_forms_and_the_table_are_the_training_split_as_read():
     """What bench/corpus_forms.py computes from the corpus: AUTO_FORMS, and the tunes
     per meter that the table shows."""
     from abcgen.runtime.abc.corpus import load_splits
-    from abcgen.runtime.evaluate.forms import auto_table, summarise_forms, tune_form
+    from abcgen.runtime.evaluate.form_stats import auto_table, summarise_forms, tune_form
 
     forms = [tune_form(text) for text in load_splits(None)["train"]]
     table = auto_table(forms)

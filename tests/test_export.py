@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.report import bits_per_char
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.trainer import checkpoint
 from abcgen.trainer.checkpoint import load_trained
 from abcgen.trainer.export import check_parity, export

@@ -26,8 +26,8 @@ from faults import locked, one_error_line, protect
 from jack import JackServer, Receiver, Sender, die_with_parent, jack_available
 
 from abcgen.runtime.abc.form import parse_form, read_form
+from abcgen.runtime.abc.normalise import split_tunebook
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import split_tunebook
 
 pytestmark = pytest.mark.skipif(not jack_available(), reason="needs jackd and python-rtmidi")
 

@@ -22,11 +22,11 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from abcgen.runtime.abc.tune import BOS, EOS
+from abcgen.runtime.abc.normalise import BOS, EOS
 from abcgen.runtime.atomic import check_writable, write_atomic
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.report import bits_per_char
-from abcgen.runtime.generate.model import FORMAT, Model
+from abcgen.runtime.generate.onnx_model import FORMAT, Model
 from abcgen.trainer.checkpoint import Trained, load_trained
 
 OPSET = 17

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from abcgen.runtime.abc.tune import NORMALISER_VERSION, normalise, split_of, split_tunebook
+from abcgen.runtime.abc.normalise import NORMALISER_VERSION, normalise, split_of, split_tunebook
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
 

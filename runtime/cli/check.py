@@ -26,7 +26,7 @@ def check(
     # Imported here, not at the top: every `abcgen` call loads this module.
     from abcgen.runtime.abc.limits import check_tune
     from abcgen.runtime.abc.parser import parse
-    from abcgen.runtime.formats.convert import MAX_TUNE_CHARS, read_tunes, too_long
+    from abcgen.runtime.formats.outputs import MAX_TUNE_CHARS, read_tunes, too_long
 
     tunes = read_tunes(source)
     if not tunes:

@@ -63,7 +63,7 @@ def convert(
         TimeRemainingColumn,
     )
 
-    from abcgen.runtime.formats.convert import NO_NOTES, convert_tune, plan
+    from abcgen.runtime.formats.outputs import NO_NOTES, convert_tune, plan
     from abcgen.runtime.formats.soundfonts import find_soundfont
 
     kind, jobs = plan(source, output, tune=tune)

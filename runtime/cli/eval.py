@@ -72,9 +72,9 @@ def eval_model(
 
     from abcgen.runtime.abc.corpus import load_splits
     from abcgen.runtime.atomic import write_atomic
+    from abcgen.runtime.constrain.forms import AUTO, FREE, form_choice
     from abcgen.runtime.evaluate.page import TUNES, render_examples, result_tables, write_page
     from abcgen.runtime.evaluate.report import evaluate
-    from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
     from abcgen.runtime.generate.prime import prime_text
     from abcgen.runtime.generate.sampling import SamplingOptions
 

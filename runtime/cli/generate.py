@@ -86,7 +86,7 @@ def generate(
 ) -> None:
     """Generate folk tunes in ABC notation."""
     from abcgen.runtime.generate.generator import generate as run_generator
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
     from abcgen.runtime.generate.params import GeneratorParams
 
     kind = _output_kind(out)
@@ -121,7 +121,7 @@ def generate(
 def _output_kind(out: Path | None) -> str | None:
     if out is None:
         return None  # stdout: the writers stay unimported
-    from abcgen.runtime.formats.convert import output_kind
+    from abcgen.runtime.formats.outputs import output_kind
 
     return output_kind(out)
 
@@ -132,7 +132,7 @@ def _paths(kind: str | None, out: Path | None, num: int) -> list[Path]:
         return []
     if kind == "abc" or num == 1:
         return [out]
-    from abcgen.runtime.formats.convert import numbered
+    from abcgen.runtime.formats.outputs import numbered
 
     return [numbered(out, i) for i in range(1, num + 1)]
 
@@ -153,7 +153,7 @@ def _write(kind: str | None, paths: list[Path], texts: list[str], titles: list[s
         typer.echo(f"wrote {paths[0]}")  # as convert reports: on stdout
         return
     from abcgen.runtime.abc.parser import parse
-    from abcgen.runtime.formats.convert import write_tune
+    from abcgen.runtime.formats.outputs import write_tune
 
     for text, path in zip(abc, paths, strict=True):
         write_tune(kind, parse(text), path, **opts)

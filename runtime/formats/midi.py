@@ -16,8 +16,9 @@ from fractions import Fraction
 import mido
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
-from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Meter, Note, Tune
+from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Note, Tune
 from abcgen.runtime.abc.limits import TEMPO, check_tune
+from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.repeats import expand
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
@@ -59,7 +60,7 @@ def default_bpm(meter: Meter | None) -> float:
     """Quarter notes per minute for a tune without Q:: a moderate dance tempo."""
     if meter is None:
         return 120.0
-    if meter.denominator == 8 and meter.numerator % 3 == 0 and meter.numerator > 3:
+    if meter.beat == Fraction(3, 8):
         return 150.0  # jigs and slip jigs: dotted quarter = 100
     if meter.denominator == 2:
         return 160.0  # reels in cut time: half = 80
@@ -172,8 +173,7 @@ def _beat_strength(position: Fraction, meter: Meter | None) -> str:
         return "down"
     if meter is None:
         return "off"
-    compound = meter.denominator == 8 and meter.numerator % 3 == 0 and meter.numerator > 3
-    beat = Fraction(3, 8) if compound else Fraction(1, meter.denominator)
+    beat = meter.beat
     if position % beat:
         return "off"
     beats = meter.bar_length / beat

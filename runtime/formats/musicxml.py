@@ -17,9 +17,10 @@ from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
-from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Key, Meter, Note, Tune
-from abcgen.runtime.abc.fields import MODE_NAMES
+from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Note, Tune
+from abcgen.runtime.abc.keys import ACCIDENTAL_NAMES, MODE_NAMES, Key
 from abcgen.runtime.abc.limits import check_measure, check_tune
+from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.repeats import ending_numbers
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.formats.note_values import NOTATED, beams, notated, split
@@ -34,7 +35,6 @@ _HEADER = (
 # surrogates; U+FFFE and U+FFFF. A title, composer, chord symbol or part label holding
 # one (`T:a\x0cb`) made a file MuseScore refuses as not well-formed; they are left out.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_ACCIDENTALS = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
 # ABC decoration (with or without its !..! or +..+) -> (notations child, element)
 _DECORATIONS = {
     ".": ("articulations", "staccato"),
@@ -317,7 +317,7 @@ def _accidental(n: Note, key: Key | None, state: dict, tied_over: bool) -> str |
         return None
     state[where] = n.pitch.alter
     if n.pitch.alter != implied or n.accidental is not None:
-        return _ACCIDENTALS.get(n.pitch.alter)
+        return ACCIDENTAL_NAMES.get(n.pitch.alter)
     return None
 
 

@@ -1,5 +1,5 @@
 """Tunes from an exported model: the ONNX session and its contract checks, the
-step generator, sampling, the constraint automaton and priming. Reads `abc`;
+step generator, sampling and priming. Reads `abc` and `constrain` (the mask);
 the only part of abcgen that imports onnxruntime."""
 
 # Seeds are 0..MAX_SEED in every command and request (numpy takes no negative seed,

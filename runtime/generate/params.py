@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from abcgen.runtime.constrain.forms import AUTO, FormChoice, form_choice
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generate import MAX_SEED
-from abcgen.runtime.generate.forms import AUTO, FormChoice, form_choice
 from abcgen.runtime.generate.prime import prime_text
 from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
 

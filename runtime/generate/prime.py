@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from abcgen.runtime.abc.header import header_text
-from abcgen.runtime.abc.tune import normalise
+from abcgen.runtime.abc.normalise import normalise
 from abcgen.runtime.errors import AbcgenError
 
 _HAS_KEY = re.compile(r"^K:", re.M)

@@ -9,8 +9,8 @@ from functools import cached_property
 from pathlib import Path
 
 from abcgen.runtime.atomic import check_writable
+from abcgen.runtime.constrain.forms import FormChoice, form_choice
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.generate.forms import FormChoice, form_choice
 from abcgen.runtime.generate.sampling import SamplingOptions
 from abcgen.runtime.live import ports
 from abcgen.runtime.live.performance import Style

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from abcgen.runtime.abc.events import Bar, FieldChange, Tune
+from abcgen.runtime.abc.meter import parse_meter, parse_unit
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generate import MAX_SEED
 
@@ -79,7 +80,7 @@ class Request:
         return request
 
     def form_choice(self, default: str = "auto"):
-        from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
+        from abcgen.runtime.constrain.forms import AUTO, FREE, form_choice
 
         form = (self.form or default).strip()
         bars = self.part_bars if form.lower() not in (AUTO, FREE) else None  # (a dialog's default)
@@ -134,7 +135,7 @@ def _generate(request: Request, form: str, meter: str | None, key: str | None,
     request names none; the length follows the request's `bars`."""
     from abcgen.exported import DEFAULT_MODEL
     from abcgen.runtime.generate.generator import generate
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
     from abcgen.runtime.generate.params import GeneratorParams
 
     params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=request.num,
@@ -156,14 +157,13 @@ def _max_chars(request: Request, prime: str, formed: bool) -> int:
     if request.bars is None:
         return DEFAULT_MAX_CHARS
     # about 1.5 characters per unit note plus a bar line; the header is ~20 more
-    meter, unit = Fraction(3, 4), Fraction(1, 8)
+    bar, unit = Fraction(3, 4), Fraction(1, 8)  # (the canonical prime's M: and L:)
     for line in prime.splitlines():
-        if line.startswith("M:") and "/" in line:
-            top, bottom = line[2:].split("/")
-            meter = Fraction(sum(int(n) for n in top.split("+")), int(bottom))
+        if line.startswith("M:") and (meter := parse_meter(line[2:])) is not None:
+            bar = meter.bar_length
         elif line.startswith("L:"):
-            unit = Fraction(line[2:])
-    per_bar = float(meter / unit) * 1.5 + 2
+            unit = parse_unit(line[2:])
+    per_bar = float(bar / unit) * 1.5 + 2
     header = 0 if prime.count("\n") >= 3 else 20
     return max(16, round(request.bars * per_bar) + header)
 

@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from abcgen.runtime.abc.writer import format_abc
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.formats.soundfonts import find_soundfont
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
 from abcgen.runtime.generate.prime import check_prefix
 from abcgen.runtime.serve import files

@@ -32,7 +32,7 @@ from typing import Any
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generate.generator import Generated, Generator
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
 
 MAX_BATCH = 32  # tunes generated together at most (a request's own num included)

@@ -19,8 +19,8 @@ from abcgen.runtime.abc.events import Tune
 from abcgen.runtime.abc.form import read_form
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.formats.convert import MAX_TUNE_CHARS, Job, convert_tune, read_tunes, too_long
 from abcgen.runtime.formats.extra import require
+from abcgen.runtime.formats.outputs import MAX_TUNE_CHARS, Job, convert_tune, read_tunes, too_long
 
 # format name in a URL -> (suffix, media type)
 FORMATS = {

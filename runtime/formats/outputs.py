@@ -15,8 +15,8 @@ from pathlib import Path
 
 from abcgen.runtime.abc.corpus import read_abc_text
 from abcgen.runtime.abc.events import Diagnostic, Note, Tune
+from abcgen.runtime.abc.normalise import split_tunebook
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import split_tunebook
 from abcgen.runtime.abc.writer import write_abc
 from abcgen.runtime.atomic import check_writable
 from abcgen.runtime.errors import AbcgenError, BeyondLimits
