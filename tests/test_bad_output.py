@@ -118,6 +118,14 @@ def temporaries(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if ".abcgen-tmp-" in p.name]
 
 
+def holds_data(path: Path) -> bool:
+    """The file has bytes in it (False once it is gone: it may be renamed any moment)."""
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def signal_during_the_write(tmp_path: Path, sig: int, attempts: int = 5
                             ) -> tuple[subprocess.Popen, str]:
     """Convert a big tune and send `sig` the moment its temporary file holds data (the
@@ -130,7 +138,7 @@ def signal_during_the_write(tmp_path: Path, sig: int, attempts: int = 5
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
         while process.poll() is None and time.monotonic() < deadline:
-            if any(p.stat().st_size for p in temporaries(tmp_path) if p.exists()):
+            if any(holds_data(p) for p in temporaries(tmp_path)):
                 process.send_signal(sig)
                 break
         _, err = process.communicate(timeout=120)
