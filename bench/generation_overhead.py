@@ -25,7 +25,7 @@ from pathlib import Path
 
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.generate.generator import Generator
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
 
 SETUPS = {"bare": dict(free=True, copy=False), "mask": dict(copy=False),

@@ -35,7 +35,7 @@ from abcgen.runtime.formats.midi import tune_to_midi
 from abcgen.runtime.formats.soundfonts import find_soundfont
 from abcgen.runtime.formats.svg import tune_to_svg
 from abcgen.runtime.generate.generator import generate
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
 
 DEBIAN = ["libfluidsynth3", "fluidsynth", "timgm6mb-soundfont", "fluid-soundfont-gm"]

@@ -44,7 +44,7 @@ CHARS = 300  # per tune in the throughput and cold start runs (a typical tune's 
 def random_models(folder: Path) -> dict[str, tuple[Path, Path]]:
     import torch
 
-    from abcgen.runtime.abc.tune import BOS, EOS
+    from abcgen.runtime.abc.normalise import BOS, EOS
     from abcgen.trainer import checkpoint
     from abcgen.trainer.export import export
     from abcgen.trainer.model import CharLSTM, ModelConfig
@@ -78,7 +78,7 @@ def step_macs(info) -> int:
 
 
 def step_latency(name: str, onnx_path: Path, ckpt: Path | None) -> None:
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
 
     info = Model(onnx_path).info
     macs = step_macs(info)
@@ -115,7 +115,7 @@ def step_worker(threads: int, onnx_path: Path, ckpt: Path | None) -> None:
     """Floor and steps timed in alternating rounds, so that a change in the machine's
     load between measurements shifts them all alike. Prints JSON {label: [best, median]}."""
     from abcgen.runtime.generate.generator import Generator
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
 
     model = Model(onnx_path, threads=threads)
     cols, macs = 1024, step_macs(model.info)
@@ -194,7 +194,7 @@ class NoEnd:
 
 def throughput(name: str, onnx_path: Path) -> None:
     from abcgen.runtime.generate.generator import generate
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
     from abcgen.runtime.generate.params import GeneratorParams
 
     print(f"\n[throughput, {CHARS} chars per tune, sampling included] {name}")

@@ -27,7 +27,7 @@ from abcgen.runtime.generate.copy_model import (
     TuneCopier,
 )
 from abcgen.runtime.generate.generator import generate
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
 
 ABCGEN_EXPORT = Path(sys.executable).with_name("abcgen-export")

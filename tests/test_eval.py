@@ -27,7 +27,7 @@ from abcgen.runtime.evaluate.report import (
     tune_facts,
 )
 from abcgen.runtime.evaluate.structure import MEASURES
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 
 
 @pytest.fixture(scope="module")

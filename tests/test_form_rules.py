@@ -13,16 +13,16 @@ from cli import run
 from tiny_models import exported, real_tunes, vocab_of
 
 from abcgen.runtime.abc.form import FIFTH, TONIC, read_form, spec_of
+from abcgen.runtime.abc.normalise import BOS, EOS, split_tunebook
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import BOS, EOS, split_tunebook
+from abcgen.runtime.constrain.forms import form_choice
+from abcgen.runtime.constrain.mask import BatchConstraint, Constraint
+from abcgen.runtime.constrain.rules import Rules
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-from abcgen.runtime.generate.constraints import BatchConstraint, Constraint
-from abcgen.runtime.generate.forms import form_choice
 from abcgen.runtime.generate.generator import Generator
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
-from abcgen.runtime.generate.rules import Rules
 
 VOCAB = vocab_of(real_tunes())
 JIG = "M:6/8\nL:1/8\nK:D\n"

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generate.generator import Generator, generate
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
 from abcgen.runtime.generate.prime import prime_text
 from abcgen.runtime.generate.sampling import SamplingOptions, sample, sample_checked
@@ -181,7 +181,7 @@ def test_batch_shrinks_as_tunes_end_without_changing_the_others(model):
 
 
 def test_the_constraint_engine_plugs_into_the_step_hook(model):
-    from abcgen.runtime.generate.constraints import BatchConstraint
+    from abcgen.runtime.constrain.mask import BatchConstraint
 
     class WholeMasks:  # the same constraint, seen through `allowed` alone
         def __init__(self, inner):

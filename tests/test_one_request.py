@@ -13,10 +13,10 @@ import pytest
 from cli import run
 
 from abcgen.exported import DEFAULT_MODEL
+from abcgen.runtime.constrain.forms import form_choice
 from abcgen.runtime.evaluate.report import evaluate
-from abcgen.runtime.generate.forms import form_choice
 from abcgen.runtime.generate.generator import generate
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
 from abcgen.runtime.live.config import LiveConfig
 from abcgen.runtime.live.session import Shared, _tunes, tune_params

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from abcgen.runtime.abc.corpus import default_corpus_paths
+from abcgen.runtime.abc.normalise import split_tunebook
 from abcgen.runtime.abc.parser import Parser, parse
-from abcgen.runtime.abc.tune import split_tunebook
 
 HEAD = "X:1\nM:6/8\nL:1/8\nK:D\n"
 # ABC's own characters, weighted toward music, plus a few it does not use

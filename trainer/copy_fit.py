@@ -35,7 +35,7 @@ from abcgen.runtime.generate.copy_model import (
     matched_bucket,
     walk,
 )
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import GeneratorParams
 
 # The boost's coordinates, searched in this order, each a factor on the kinds it names

@@ -33,6 +33,9 @@ def export(
     ] = None,
 ) -> None:
     """Export a checkpoint to ONNX, checked against torch before it is written."""
+    from abcgen.runtime.atomic import check_writable
+
+    check_writable(out, inputs=[checkpoint, valid])  # before torch loads, or the corpus is read
     if checkpoint.suffix == ".onnx":
         _refit(checkpoint, out, valid, copy, quantize)
         return
@@ -53,7 +56,7 @@ def export(
 
 
 def _refit(model: Path, out: Path, valid: Path | None, copy: bool, quantize: str | None) -> None:
-    from abcgen.runtime.atomic import check_writable, write_atomic
+    from abcgen.runtime.atomic import write_atomic
     from abcgen.trainer.copy_fit import with_gate
 
     if quantize is not None or not copy:
@@ -61,7 +64,6 @@ def _refit(model: Path, out: Path, valid: Path | None, copy: bool, quantize: str
                           "--quantize and --no-copy (export its checkpoint for those)")
     if not model.is_file():
         raise AbcgenError(f"model file not found: {model}")
-    check_writable(out)
     fitted = with_gate(model.read_bytes(), _valid_tunes(valid))
     write_atomic(out, fitted.data)
     _say_copy(fitted)

@@ -14,6 +14,7 @@ import typer
 
 from abcgen.runtime.cli import COPY_HELP, Switch, app
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
 
 
 @app.command("eval")
@@ -40,7 +41,8 @@ def eval_model(
                                  "and K: lines of a test tune (a seeded draw), so that runs "
                                  "and the test split are compared on the same headers.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the generation runs.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the generation runs.")
+                    ] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, "
                                       "report.html, the PNG plots and the tunes.")] = Path("eval"),
     data: Annotated[
@@ -72,9 +74,9 @@ def eval_model(
 
     from abcgen.runtime.abc.corpus import load_splits
     from abcgen.runtime.atomic import write_atomic
+    from abcgen.runtime.constrain.forms import AUTO, FREE, form_choice
     from abcgen.runtime.evaluate.page import TUNES, render_examples, result_tables, write_page
     from abcgen.runtime.evaluate.report import evaluate
-    from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
     from abcgen.runtime.generate.prime import prime_text
     from abcgen.runtime.generate.sampling import SamplingOptions
 

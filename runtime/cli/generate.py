@@ -15,6 +15,7 @@ import typer
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.cli import COPY_HELP, Switch, app
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
 
 
 @app.command()
@@ -43,7 +44,8 @@ def generate(
     ] = 1.0,
     seed: Annotated[
         int | None,
-        typer.Option(help="Random seed; the same seed and --num give the same tunes "
+        typer.Option(min=0, max=MAX_SEED,
+                     help="Random seed; the same seed and --num give the same tunes "
                      "(default: a random one, written in each tune's title)."),
     ] = None,
     max_chars: Annotated[
@@ -85,7 +87,7 @@ def generate(
 ) -> None:
     """Generate folk tunes in ABC notation."""
     from abcgen.runtime.generate.generator import generate as run_generator
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
     from abcgen.runtime.generate.params import GeneratorParams
 
     kind = _output_kind(out)
@@ -97,7 +99,7 @@ def generate(
     if paths:  # before the work: a read-only file or folder costs nothing
         from abcgen.runtime.atomic import check_writable
 
-        check_writable(*paths)
+        check_writable(*paths, inputs=[model])
     params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=num,
                              temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                              max_chars=max_chars, form=form, part_bars=part_bars, free=free,
@@ -121,7 +123,7 @@ def generate(
 def _output_kind(out: Path | None) -> str | None:
     if out is None:
         return None  # stdout: the writers stay unimported
-    from abcgen.runtime.formats.convert import output_kind
+    from abcgen.runtime.formats.outputs import output_kind
 
     return output_kind(out)
 
@@ -132,7 +134,7 @@ def _paths(kind: str | None, out: Path | None, num: int) -> list[Path]:
         return []
     if kind == "abc" or num == 1:
         return [out]
-    from abcgen.runtime.formats.convert import numbered
+    from abcgen.runtime.formats.outputs import numbered
 
     return [numbered(out, i) for i in range(1, num + 1)]
 
@@ -153,7 +155,7 @@ def _write(kind: str | None, paths: list[Path], texts: list[str], titles: list[s
         typer.echo(f"wrote {paths[0]}")  # as convert reports: on stdout
         return
     from abcgen.runtime.abc.parser import parse
-    from abcgen.runtime.formats.convert import write_tune
+    from abcgen.runtime.formats.outputs import write_tune
 
     for text, path in zip(abc, paths, strict=True):
         write_tune(kind, parse(text), path, **opts)

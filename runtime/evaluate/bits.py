@@ -11,7 +11,7 @@ import numpy as np
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generate.copy_model import CopyGate, walk, weights
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 
 
 def log_probs(model: Model, texts: Sequence[str], batch: int = 32

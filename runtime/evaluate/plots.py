@@ -14,7 +14,7 @@ import numpy as np
 
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.evaluate.forms import DEGREES, MAX_BARS
+from abcgen.runtime.evaluate.form_stats import DEGREES, MAX_BARS
 from abcgen.runtime.evaluate.report import INTERVALS, LENGTH_LABELS
 
 _TITLES = {"pitch_class": "pitch class (semitones above the tonic)",

@@ -11,7 +11,7 @@ exported model can be compared with any other on the same numbers:
   sections), share ending with a final bar line, lengths, and originality: the
   longest run of consecutive bars copied from a training tune (bars compared
   as text under the same L: and K:);
-- the form of every tune (forms.py), for the runs and for the test split side
+- the form of every tune (form_stats.py), for the runs and for the test split side
   by side: the forms found, the share as asked, the cadences, per meter;
 - pitch-class (relative to the tonic), interval, note-length and range
   histograms of the tunes against the training corpus, with their overlapping
@@ -33,20 +33,21 @@ from typing import Any
 import numpy as np
 
 from abcgen.runtime.abc.corpus import splits_sha256
-from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
+from abcgen.runtime.abc.events import Bar, Note, Tune
+from abcgen.runtime.abc.keys import SEMITONE
 from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.constrain.forms import FormChoice
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.bits import bits_per_char
-from abcgen.runtime.evaluate.forms import form_histograms, summarise_forms, tune_form
+from abcgen.runtime.evaluate.form_stats import form_histograms, summarise_forms, tune_form
 from abcgen.runtime.evaluate.structure import (
     loop_limits,
     pictured,
     summarise_structure,
     tune_structure,
 )
-from abcgen.runtime.generate.forms import FormChoice
 from abcgen.runtime.generate.generator import Generator
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.params import DEFAULT_MAX_CHARS, GeneratorParams
 from abcgen.runtime.generate.prime import prime_text
 

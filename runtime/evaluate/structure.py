@@ -56,7 +56,8 @@ from typing import Any
 
 import numpy as np
 
-from abcgen.runtime.abc.events import Bar, Meter, Note, Tune
+from abcgen.runtime.abc.events import Bar, Note, Tune
+from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.repeats import play_order, tied
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
@@ -103,15 +104,9 @@ def has_pickup(bars: Sequence[WrittenBar], meter: Meter | None) -> bool:
             and bars[0].end - bars[0].start < meter.bar_length)
 
 
-def beat(meter: Meter) -> Fraction:
-    """The beat: a dotted note in compound meters, else the denominator's note."""
-    n, d = meter.numerator, meter.denominator
-    return Fraction(3, d) if n % 3 == 0 and n > 3 else Fraction(1, d)
-
-
 def pulse(meter: Meter) -> Fraction:
     """Where notes fall on or off the beat: the beat, at most a quarter in simple meters."""
-    b = beat(meter)
+    b = meter.beat
     return b if b.numerator == 3 else min(b, Fraction(1, 4))
 
 
@@ -220,7 +215,7 @@ def _final_long(tune: Tune, lengths: dict[int, Fraction]) -> bool | None:
     last = _last_sounding(tune.notes, lengths)
     if tune.meter is None or last is None:
         return None
-    return _closing(tune, last, lengths) >= beat(tune.meter)
+    return _closing(tune, last, lengths) >= tune.meter.beat
 
 
 def _closing(tune: Tune, last: Note, lengths: dict[int, Fraction]) -> Fraction:

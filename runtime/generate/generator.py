@@ -36,7 +36,7 @@ from typing import Protocol
 
 import numpy as np
 
-from abcgen.runtime.generate.model import Model, Stepper
+from abcgen.runtime.generate.onnx_model import Model, Stepper
 from abcgen.runtime.generate.params import GeneratorParams
 from abcgen.runtime.generate.prime import check_prefix
 from abcgen.runtime.generate.sampling import sample, sample_checked
@@ -89,7 +89,7 @@ class Generator:
         if mask is _FROM_PARAMS:
             mask = None
             if not params.free:
-                from abcgen.runtime.generate.constraints import BatchConstraint
+                from abcgen.runtime.constrain.mask import BatchConstraint
 
                 mask = BatchConstraint(model.info.vocab, params.num, max_chars=params.max_chars,
                                        reserve=params.steer_reserve, form=params.shape,

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from abcgen.runtime.constrain.forms import AUTO, FormChoice, form_choice
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.generate.forms import AUTO, FormChoice, form_choice
+from abcgen.runtime.generate import MAX_SEED
 from abcgen.runtime.generate.prime import prime_text
 from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
 
@@ -52,6 +53,8 @@ class GeneratorParams:
             raise AbcgenError(f"num must be >= 1, got {self.num}")
         if self.max_chars < 1:
             raise AbcgenError(f"max chars must be >= 1, got {self.max_chars}")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise AbcgenError(f"seed must be 0..{MAX_SEED}, got {self.seed}")
         _set = object.__setattr__  # derived fields of a frozen dataclass
         _set(self, "prime", prime_text(self.meter, self.key, self.unit, self.prefix))
         shape = (self.form if isinstance(self.form, FormChoice)

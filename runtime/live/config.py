@@ -9,8 +9,8 @@ from functools import cached_property
 from pathlib import Path
 
 from abcgen.runtime.atomic import check_writable
+from abcgen.runtime.constrain.forms import FormChoice, form_choice
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.generate.forms import FormChoice, form_choice
 from abcgen.runtime.generate.sampling import SamplingOptions
 from abcgen.runtime.live import ports
 from abcgen.runtime.live.performance import Style
@@ -89,4 +89,5 @@ class LiveConfig:
 
         header_text(self.meter or "4/4", self.key, self.unit)  # a bad value, named now
         # Every file the session writes, before the first note: not when a tune ends.
-        check_writable(*(p for p in (self.abc_log, self.record) if p is not None))
+        check_writable(*(p for p in (self.abc_log, self.record) if p is not None),
+                       inputs=[self.abc, self.model])

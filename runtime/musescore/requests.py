@@ -9,6 +9,7 @@ the output folder. The answer lists, per tune, the files written (.abc,
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, fields, replace
 from fractions import Fraction
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from abcgen.runtime.abc.events import Bar, FieldChange, Tune
+from abcgen.runtime.abc.meter import parse_meter, parse_unit
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
 
 MAX_NUM = 16
 DEFAULT_MAX_CHARS = 1000
@@ -65,6 +68,11 @@ class Request:
             raise AbcgenError(f"request: num must be 1..{MAX_NUM}, got {request.num}")
         if request.temperature < 0:
             raise AbcgenError(f"request: temperature must be >= 0, got {request.temperature}")
+        if request.seed is not None and not 0 <= request.seed <= MAX_SEED:
+            raise AbcgenError(f"request: seed must be 0..{MAX_SEED}, got {request.seed}")
+        if not math.isfinite(request.temperature):
+            raise AbcgenError(f"request: temperature must be a finite number, got "
+                              f"{request.temperature}")
         if request.bars is not None and not 1 <= request.bars <= 256:
             raise AbcgenError(f"request: bars must be 1..256, got {request.bars}")
         if request.max_chars is not None and request.max_chars < 1:
@@ -73,7 +81,7 @@ class Request:
         return request
 
     def form_choice(self, default: str = "auto"):
-        from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
+        from abcgen.runtime.constrain.forms import AUTO, FREE, form_choice
 
         form = (self.form or default).strip()
         bars = self.part_bars if form.lower() not in (AUTO, FREE) else None  # (a dialog's default)
@@ -128,7 +136,7 @@ def _generate(request: Request, form: str, meter: str | None, key: str | None,
     request names none; the length follows the request's `bars`."""
     from abcgen.exported import DEFAULT_MODEL
     from abcgen.runtime.generate.generator import generate
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
     from abcgen.runtime.generate.params import GeneratorParams
 
     params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=request.num,
@@ -151,14 +159,13 @@ def _max_chars(request: Request, prime: str, formed: bool) -> int:
     if request.bars is None:
         return DEFAULT_MAX_CHARS
     # about 1.5 characters per unit note plus a bar line; the header is ~20 more
-    meter, unit = Fraction(3, 4), Fraction(1, 8)
+    bar, unit = Fraction(3, 4), Fraction(1, 8)  # (the canonical prime's M: and L:)
     for line in prime.splitlines():
-        if line.startswith("M:") and "/" in line:
-            top, bottom = line[2:].split("/")
-            meter = Fraction(sum(int(n) for n in top.split("+")), int(bottom))
+        if line.startswith("M:") and (meter := parse_meter(line[2:])) is not None:
+            bar = meter.bar_length
         elif line.startswith("L:"):
-            unit = Fraction(line[2:])
-    per_bar = float(meter / unit) * 1.5 + 2
+            unit = parse_unit(line[2:])
+    per_bar = float(bar / unit) * 1.5 + 2
     header = 0 if prime.count("\n") >= 3 else 20
     return max(16, round(request.bars * per_bar) + header)
 
