@@ -104,21 +104,36 @@ def test_a_short_last_bar_only_where_the_pickup_completes_it(rules):
     assert "|" not in allowed(rules, JIG + "A|" + A7 + "AFA D", "A:8")  # the tune's end too
 
 
-def test_parts_end_on_the_tonic_the_first_also_on_the_fifth(rules):
-    assert ":" in allowed(rules, JIG + A7 + "AFA E2D")  # D, the tonic
-    assert ":" in allowed(rules, JIG + A7 + "AFA E2A")  # A, the fifth, ends the A part
-    assert "F" not in allowed(rules, JIG + A7 + "AFA E2")  # the last unit is the cadence's
-    assert ":" not in allowed(rules, JIG + A7 + "AFA EF")  # F cannot fill the bar
-    assert "/" in allowed(rules, JIG + A7 + "AFA EF")  # ... a shorter F may still come
-    b_end = JIG + A7 + "AFA D3:|" + B7 + "dBG E2"
-    assert "D" in allowed(rules, b_end) and "A" not in allowed(rules, b_end)
-    assert ":" in allowed(rules, JIG + A7 + "AFA D2z")  # rests after the tonic are fine
-    assert "z" not in allowed(rules, JIG + A7 + "AFA E2")
+def test_parts_land_on_the_tonic_on_a_beat_the_first_also_on_the_fifth(rules):
+    last_beat = JIG + A7 + "AFA "  # the A part's last bar, at its last beat
+    assert allowed(rules, last_beat) & set("ABCDEFGabcdefgz") == set("DAda")
+    assert ":" in allowed(rules, last_beat + "D3")  # the tonic, held to the bar's end
+    assert ":" in allowed(rules, last_beat + "A3")  # the fifth may end the A part
+    assert ":" in allowed(rules, last_beat + "D2z")  # rests after it are fine ...
+    assert not allowed(rules, last_beat + "D2") & set("ABCDEFGabcdefg")  # ... a lead-in not
+    assert "4" not in allowed(rules, JIG + A7 + "AFD")  # a tonic off the beat is no cadence
+    assert "4" in allowed(rules, JIG + "AFD")  # (in another bar it may stand there)
+    b_end = JIG + A7 + "AFA D3:|" + B7 + "dBG "
+    assert allowed(rules, b_end) & set("ABCDEFGabcdefg") == set("Dd")  # B: the tonic only
+    assert "z" not in allowed(rules, last_beat)  # no rest where the cadence must come
+
+
+def test_every_pass_plays_whole_bars(rules):
+    """A part that opens with a pickup ends each pass short by it, one without ends full;
+    the pickup stays inside the repeat, so that the repeat plays it again."""
+    pickup = JIG + "A|" + A7 + "AFA "
+    assert ":" not in allowed(rules, pickup + "D3")  # full: the pickup would be played twice
+    assert ":" in allowed(rules, pickup + "D2")  # one eighth short, as its pickup
+    assert ":" not in allowed(rules, JIG + A7 + "AFA D2")  # no pickup: no short last bar
+    assert ":" not in allowed(rules, JIG + "A|")  # `A|:` would leave it outside the repeat
+    assert ":" not in allowed(rules, JIG + "A|\n|")  # ... and so would `A|` then `|:`
+    assert ":" in allowed(rules, JIG + "|")  # `|:A|` keeps it inside
 
 
 def test_the_key_signature_spells_the_cadence(rules):
-    assert not allowed(rules, JIG + A7 + "AFA ^") & set("DdAa")  # no accidental on them
-    assert allowed(rules, JIG + A7 + "AFA ^") >= set("CcGg")
+    assert not allowed(rules, JIG + A7 + "A^") & set("DdAa")  # no accidental on them
+    assert allowed(rules, JIG + A7 + "A^") >= set("CcGg")
+    assert "^" not in allowed(rules, JIG + A7 + "AFA ")  # (the last beat is the cadence's)
     assert "d" in allowed(rules, JIG + "dfe ^")  # elsewhere any accidental
     assert "-" not in allowed(rules, JIG + A7 + "AFA D")  # no tie in a part's last bar
     assert "-" in allowed(rules, JIG + A7[:-9])
@@ -139,9 +154,11 @@ def test_a_form_needs_a_meter(rules):
 
 
 @pytest.mark.parametrize(("prefix", "message"), [
-    (A7 + "AFA DFA|", "bar 8 of part A ends here; its last bar ends with `:|`"),
+    (A7 + "AFA D3|", "bar 8 of part A ends here; its last bar ends with `:|`"),
     ("dfe dcB:|", "part A ends after 1 bars; it needs 8"),
-    (A7 + "AFA E3:|", "part A does not end on the tonic or the fifth"),
+    (A7 + "AFA E3:|", "part A lands on the tonic or the fifth on a beat"),
+    (A7 + "AFA DFA", "part A lands on the tonic or the fifth on a beat and holds it"),
+    ("A|" + A7 + "AFA D3:|", "short by exactly the pickup"),
 ])  # fmt: skip
 def test_a_prime_that_cannot_take_the_form_is_refused_with_the_reason(prefix, message):
     mask = BatchConstraint(VOCAB, 2, form=form_choice("AABB"))
@@ -175,7 +192,7 @@ def test_generate_command_in_a_form_to_musicxml(model_path, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--prefix", A7 + "AFA DFA|"], "bar 8 of part A ends here"),
+    (["--prefix", A7 + "AFA D3|"], "bar 8 of part A ends here"),
     (["--free"], "needs the constraint mask"),
     (["--form", "AAA"], "parts are lettered"),
     (["--form", "auto", "--part-bars", "16"], "goes with a form such as AABB"),

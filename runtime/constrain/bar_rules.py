@@ -1,11 +1,13 @@
 """The automaton's rules for bar lines, repeats, endings and the end of a tune.
 
 A plain bar line only when the bar is exactly full, except the first bar (a
-pickup). A part may end short (`||`, `:|`, `::`) only as musicians write it:
-its pickup completes the bar (abc2midi replays a repeat from there). The next
-bar then holds exactly the rest, the pickup into the next part, which may
-open first (`:|` newline `|:` or `||`) and ends at a plain `|`; abc2midi counts
-the two as one bar. The tune's last bar (`|]`) may be short. `::` or a first
+pickup). Every pass of every part plays whole bars: a part that opens with a
+pickup ends each pass (`||`, `:|`, `::`, each ending, the tune's `|]`) short by
+exactly that pickup, as musicians write it, and a part without one ends full;
+the pickup stands inside the part's repeat (`|:A|...:|`), so that abc2midi and
+MuseScore replay it. After a short closing bar the next bar holds exactly the
+rest, the pickup into the next part, which may open first (`:|` newline `|:`
+or `||`) and ends at a plain `|`; abc2midi counts the two as one bar. `::` or a first
 ending only after their own `|:` (a part that ends `:|` without one repeats
 from the last `:|`, as folk tunebooks write it); no `|:` open at the end; EOS
 only right after `|]`, `||` or `:|` with nothing open. Plain functions of the
@@ -15,7 +17,7 @@ state; where a form is asked for, its say on bar lines comes from forms.py.
 from __future__ import annotations
 
 from abcgen.runtime.constrain import forms
-from abcgen.runtime.constrain.state import BARS, FINAL, SECTION, State
+from abcgen.runtime.constrain.state import BARS, FINAL, SECTION, State, closing_room
 
 
 def bar_start(s: State, text: str) -> State | None:
@@ -50,25 +52,33 @@ def bar_ok(s: State, kind: str) -> bool:
     if s.empty:  # no empty bars, but a line or the tune may begin with a bar line,
         if s.carry:  # and a part may open (`|:`, `||`) before the pickup into it
             return kind in ("|:", "||") and s.prev in ("line", "space")
+        if kind != "|" and s.bar and s.lead > 0:
+            return False  # a repeat would start after the part's pickup and not replay it
         return s.prev in ("start", "line") or (formed and kind == "|:" and s.prev == "space")
     if s.carry and kind != "|":
         return False  # the pickup into a part ends at a plain bar line (abc2midi joins
         #               it to the short bar before only then)
+    if s.pickup and s.bar and s.room and kind != "|":
+        return False  # a pickup stands inside the part it leads into, so its repeat
+        #               replays it (`|:A|...:|`, not `A|:...:|`)
     short = s.bar and s.room and not s.pickup
     if short and (kind not in SECTION or s.carry):
         return False  # a short bar only before a section
     if short and s.ending and kind not in (":|", "|]") and not (formed and kind == "||"):
         return False  # in an ending: a first one's `:|`, or the tune's last bar (with a
         #               form, a second ending's `||` and the pickup into the next part)
-    if short and kind != "|]" and s.room != s.lead:
-        return False  # the part's pickup completes it (abc2midi replays repeats from there)
+    if s.bar and not s.pickup and not s.carry and kind != "|" and s.room != closing_room(s):
+        return False  # a part's pickup completes its closing bars, and none is short
+        #               without one: every pass plays whole bars (abc2midi and MuseScore
+        #               replay a repeat from where the pickup stands)
     if s.steer:  # close what is open, then end (with a form: where the form ends)
         if s.slur:
             return s.prev not in ("note", "chord")
         if formed:
             return True
-        if s.carry or s.tie:
-            return kind == "|"
+        if s.carry or s.tie or (s.bar and s.room != closing_room(s)):
+            return kind == "|"  # (a full bar where the pickup asks for a short one: the
+            #                    notes of the next are steered to where it may end)
         if s.ending == 1 or s.repeat == 1:
             return kind == ":|"
         return kind in FINAL
@@ -95,6 +105,8 @@ def commit_bar(s: State) -> State | None:
     lead = s.lead
     if s.pickup and not s.empty:
         lead = s.bar - s.room if s.room else -1
+    elif s.ending == 1:
+        pass  # the second ending closes the same part, after the same pickup
     elif (short and kind[0] == ":") or (s.carry and s.empty):
         lead = s.room  # what the next part's pickup holds (after its `|:`, if any)
     elif kind[0] == ":" or (kind[-1] == ":" and s.content):

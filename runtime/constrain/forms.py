@@ -20,14 +20,16 @@ the bar rules (bar_rules.py), as plain functions of the state:
   played once, or after endings, opens with `|:` (abc2midi would otherwise
   repeat from an earlier `:|`); a part played once ends `||` (or `|:` into a
   repeated part); the last part ends the tune (`:|`, `||` or `|]`, then EOS);
-- a part's last bar may be short only where the pickup completes it, the
-  tune's last bar too;
-- the last note of every part's final pass (its last bar, or its second
-  ending) is the tonic of K:, the first part's of several also the fifth. A
-  note counts by its letter: in that bar no accidental is written on the
-  tonic's or the fifth's letter and no tie reaches it, so the key signature
-  spells the pitch. A chord counts by its first note; rests after the note
-  are fine.
+- a part that opens with a pickup ends each pass (its last bar, each ending)
+  short by exactly the pickup, and one without ends full, so every pass plays
+  whole bars (bar_rules.py keeps this for tunes without a form too);
+- every part's final pass (its last bar, or its second ending) lands: its
+  last note is the tonic of K: (the first part's of several may be the fifth),
+  starts on a beat and sounds to the bar's end, rests after it allowed, with
+  no lead-in after it; in the tune's last bar it starts early enough to sound
+  for most of a beat. A note counts by its letter: in that bar no accidental
+  is written on the tonic's or the fifth's letter and no tie reaches it, so
+  the key signature spells the pitch. A chord counts by its first note.
 
 As everywhere in the automaton, every transition keeps a way to finish: a note
 or rest that would fill a part's last bar is refused unless the cadence is
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 
 from abcgen.runtime.abc.form import FIFTH, TONIC, FormSpec, parse_form, spec_of
 from abcgen.runtime.abc.keys import SEMITONE, SIGNS, STEPS, parse_key, pitch_class
-from abcgen.runtime.constrain.state import UNIT, State
+from abcgen.runtime.constrain.state import UNIT, State, closing_room
 from abcgen.runtime.errors import AbcgenError
 
 FREE, AUTO = "free", "auto"
@@ -195,12 +197,13 @@ def shared(s: State) -> State:
     """The state whose masks and transitions `s` shares. Until the next bar line is
     closed, a part's bar count matters only in the last bar of a pass, and at the
     start of its first bar (where `|:` may come); the tonic only in a part's last
-    bar; which part it is, its repeat and its pickup only at its end. Elsewhere
+    bar (and the bar before it, whose ties reach it); which part it is, its repeat
+    and its pickup only at its end. Elsewhere
     tunes, parts and bars share them (`Rules.next` puts them back; a bar line
     being closed, `tok == 'bar'`, is followed as it is)."""
     if s.mode != "b" or s.tok == "bar" or s.form == PENDING:
         return s
-    if s.fbar == _bars(s) - 1:
+    if s.fbar >= _bars(s) - 2:  # the last bar, and the one before (a tie into it)
         return s
     if s.fbar == 0 and (s.empty or _must_open(s, spec_of(s.form))):
         return tuple.__new__(State, (*s[:ASIDE], "", *s[ASIDE + 1:]))
@@ -214,6 +217,11 @@ def cadence_bar(s: State) -> bool:
         return False
     spec = spec_of(s.form)
     return s.part < len(spec.plays) and s.fbar == spec.lengths[s.part] - 1
+
+
+def closes_pass(s: State) -> bool:
+    """Writing the last bar of a pass of a part (a first ending's too)."""
+    return not s.carry and s.content and s.fbar == _bars(s) - 1
 
 
 def tune_ends_here(s: State) -> bool:
@@ -252,6 +260,13 @@ def _must_open(s: State, spec: FormSpec) -> bool:
         spec.plays[p - 1] == 1 or s.repeat == 3)
 
 
+def letters_apart(s: State) -> tuple[str, ...]:
+    """A letter of each kind a part's last bar tells apart: the tonic, its fifth (when
+    spelled), and one that is neither."""
+    other = next(x for x in "ABCDEFG" if x not in s.tonic)
+    return (*s.tonic, other)
+
+
 def _degree(letter: str, s: State) -> int:
     up = letter.upper()
     return 1 if up == s.tonic[:1] else 2 if up == s.tonic[1:2] else 0
@@ -266,6 +281,33 @@ def note_degree(s: State) -> int:
     return 0 if s.tie else _degree(s.pitch[0], s)
 
 
+def on_beat(s: State) -> bool:
+    """The next note starts on one of the meter's beats (any place, when the lengths
+    cannot count beats)."""
+    return not s.beat or (s.bar - s.room) % s.beat == 0
+
+
+def _cadence_start(s: State, final: bool) -> int:
+    """The latest beat a part's last bar may land on: the last before the bar's end (its
+    pickup short); in the tune's `final` bar the last that leaves the cadence, with the
+    rests after it, most of a beat to sound (two thirds: a jig's `BGG G2` after an
+    eighth's pickup; a 2/4 tune's `C4z2`, not `C2C2`), where the bar is that long."""
+    end = s.bar - closing_room(s)
+    held = -(-2 * s.beat // 3)  # (two thirds of a beat, rounded up)
+    if final and end >= held:
+        return (end - held) // s.beat * s.beat
+    return (end - 1) // s.beat * s.beat
+
+
+def _cadence_room(s: State) -> int:
+    """The least room a note that is not the cadence may leave in a part's last bar:
+    enough for the cadence to start on a beat in time (a unit length, or half a bar,
+    where beats are not counted)."""
+    if not s.beat or s.bar <= closing_room(s):
+        return closing_room(s) + min(UNIT, s.bar // 2)
+    return s.bar - _cadence_start(s, tune_ends_here(s))
+
+
 def note_key(s: State, letter: str) -> object:
     """What a note (`letter`; 'z' a rest, '' not known yet) depends on in the form:
     False when no note may come, else a key for `note_rules.can_note`'s cache."""
@@ -273,21 +315,37 @@ def note_key(s: State, letter: str) -> object:
         return False
     if not cadence_bar(s):
         return ""
-    what = (s.deg if letter == "z" else 0 if s.tie else _degree(letter, s) if letter
-            else -1)
-    return (what, cadences(s), min(UNIT, s.bar // 2))
+    what = (("rest", s.deg) if letter == "z" else 0 if s.tie else _degree(letter, s)
+            if letter else -1)
+    return (what, cadences(s), on_beat(s), closing_room(s), _cadence_room(s))
 
 
 def spoils_cadence(s: State, ticks: int) -> bool:
-    """A note or rest of `ticks` would leave the part's last bar without room for its
-    cadence: a note or rest that is not the cadence leaves at least a unit length
-    (L:; half a bar in bars shorter than two), so the cadence is a note, not a
-    squeezed-in fraction of one."""
-    if (s.room - ticks >= min(UNIT, s.bar // 2) or s.tok not in ("note", "rest")
-            or not cadence_bar(s)):
+    """A note or rest of `ticks` would spoil the part's last bar: it runs past where the
+    bar ends (its pickup short), or it is not the cadence and leaves no beat for one.
+    The cadence (the tonic, or the first part's fifth) starts on a beat and sounds to
+    the bar's end, rests after it allowed: the part lands, with no lead-in after it."""
+    if s.tok not in ("note", "rest") or not cadence_bar(s):
         return False
-    deg = note_degree(s) if s.tok == "note" else s.deg
+    left = s.room - ticks
+    if left < closing_room(s):
+        return True
+    if left >= _cadence_room(s):
+        return False
+    deg = cadence_degree(s) if s.tok == "note" else s.deg
     return deg not in cadences(s)
+
+
+def leaves_cadence_room(s: State, ticks: int) -> bool:
+    """A tuplet of `ticks` in all, which is never the cadence (its notes fall off the
+    beat), leaves a part's last bar a beat for one."""
+    return not cadence_bar(s) or s.room - ticks >= _cadence_room(s)
+
+
+def cadence_degree(s: State) -> int:
+    """The cadence the note being written would make: its degree when it starts on a
+    beat in time (a note off the beat, or too late, is no cadence, however spelled)."""
+    return note_degree(s) if on_beat(s) and s.room >= _cadence_room(s) else 0
 
 
 def letter_ok(s: State, letter: str, accidental: bool) -> bool:
@@ -301,7 +359,12 @@ def tie_ok(s: State) -> bool:
     from the bar before: it never counts as the cadence, see `note_degree`.)"""
     if s.bar < 2 * UNIT:  # (a bar too short for a tied note and a cadence after it)
         return False
-    return not (s.content and not s.carry and s.fbar == _bars(s) - 1)
+    if not s.content or s.carry:
+        return True
+    if s.fbar == _bars(s) - 2:  # into the last bar: a beat must follow the tied note
+        final = s.part == len(spec_of(s.form).plays) - 1
+        return not s.beat or s.bar <= closing_room(s) or _cadence_start(s, final) > 0
+    return s.fbar != _bars(s) - 1
 
 
 # ------------------------------------------------------------------ bar lines
@@ -317,14 +380,13 @@ def bar_ok(s: State, kind: str) -> bool:
     if s.empty:
         return kind == "|" or (kind == "|:" and repeated and s.fbar == 0 and s.repeat != 1)
     if not counts(s):
-        return kind == "|" or (kind == "|:" and not s.content and repeated
-                               and s.part == 0 and s.repeat != 1)
+        return kind == "|"  # (a pickup's `|:` would leave it out of the repeat: bar_rules)
     if s.fbar + 1 < spec.lengths[s.part]:
         return kind == "|"
     if s.ending != 1 and s.deg not in cadences(s):
         return False
-    if s.room and s.room != s.lead:
-        return False  # only the pickup completes a short last bar
+    if s.room != closing_room(s):
+        return False  # the part's pickup completes its last bar, and only the pickup
     last = s.part == parts - 1
     if last and s.ending != 1 and (s.slur or s.tie):
         return False  # the tune ends here: nothing may be left open

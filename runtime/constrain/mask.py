@@ -18,7 +18,7 @@ from abcgen.runtime.constrain import forms
 from abcgen.runtime.constrain.forms import PENDING, FormChoice, auto_form, auto_forms
 from abcgen.runtime.constrain.note_rules import commit_note
 from abcgen.runtime.constrain.rules import Rules, step
-from abcgen.runtime.constrain.state import State, canonical
+from abcgen.runtime.constrain.state import State, canonical, closing_room
 from abcgen.runtime.errors import AbcgenError
 
 
@@ -163,9 +163,21 @@ def unfit(spec: FormSpec, text: str, refused: tuple[State, str, int] | None) -> 
     if state.mode != "x" and free is not None and free.mode != "x":
         why = form_refusal(state, ch)
     else:
-        why = ("generation cannot follow it there: it breaks the bar rules or holds what "
-               "generation never writes")
+        why = bar_refusal(state, ch)
     return f"the prime does not fit --form {spec.text} with {spec.bars_text}: {why} ({where})"
+
+
+def bar_refusal(s: State, ch: str) -> str:
+    """Why the bar rules refuse `ch` in state `s`, as far as they can say."""
+    bar = s.tok == "bar" or (not s.tok and ch in "|:") or (s.tok == "note" and ch in "|:")
+    if bar and s.mode == "b" and s.bar and not s.pickup and not s.carry:
+        if closing_room(s) and s.room != closing_room(s):
+            return ("a tune that opens with a pickup ends each part's pass short by exactly "
+                    "the pickup, so that every pass plays whole bars")
+        if s.room and not closing_room(s):
+            return "only a pickup lets a part end short, and this tune has none"
+    return ("generation cannot follow it there: it breaks the bar rules or holds what "
+            "generation never writes")
 
 
 def form_refusal(s: State, ch: str) -> str:
@@ -183,16 +195,18 @@ def form_refusal(s: State, ch: str) -> str:
     if s.tok in ("note", "rest") and ch in "|:[ \n":
         done = commit_note(s)
         if done is None and forms.cadence_bar(s):
-            return f"{name} does not end on {target}"
+            return f"{name} does not land on {target} on a beat"
         s = done or s
     if s.tok == "bar" or (not s.tok and ch in "|:"):
         counted = forms.counts(s)
         if counted and s.fbar + 1 < spec.lengths[s.part]:
             return f"{name} ends after {s.fbar + 1} bars; it needs {spec.lengths[s.part]}"
         if counted and s.ending != 1 and s.deg not in forms.cadences(s):
-            return f"{name} does not end on {target}"
-        if counted and s.room and s.room != s.lead:
-            return f"the last bar of {name} is short by more than the pickup"
+            return f"{name} does not land on {target} on a beat"
+        if counted and s.room != closing_room(s):
+            return (f"the last bar of {name} is short by exactly its pickup, so that each "
+                    "pass plays whole bars" if closing_room(s) else
+                    f"the last bar of {name} is full: the part has no pickup to complete it")
         if s.empty and spec.plays[s.part] == 1:
             return f"{name} is played once: it has no `|:`"
         ends = ("`:|` (or endings `|1 ... :|2 ... ||`)" if spec.plays[s.part] == 2
@@ -202,5 +216,6 @@ def form_refusal(s: State, ch: str) -> str:
         return (f"{name} is repeated after a part played once or after endings: "
                 "open it with `|:`")
     if forms.cadence_bar(s):
-        return f"the last bar of {name} ends on the tonic, with no accidental or tie on it"
+        return (f"the last bar of {name} lands on {target} on a beat and holds it (or rests) "
+                "to its end, with no accidental or tie on it")
     return f"bar {s.fbar + 1} of {name} cannot take this"

@@ -18,6 +18,7 @@ from abcgen.runtime.constrain.state import (
     LENGTHS,
     TUPLETS,
     State,
+    closing_room,
     less,
 )
 
@@ -47,11 +48,15 @@ def continue_note(s: State, ch: str) -> State | None:
 
 def can_note(s: State, letter: str = "") -> bool:
     """Whether some length fits a note of this letter ('z' a rest, '' any) here."""
+    if not letter and forms.formed(s) and forms.cadence_bar(s):  # the letter decides:
+        return any(can_note(s, x) for x in forms.letters_apart(s))  # try one of each kind
     form = forms.note_key(s, letter) if forms.formed(s) else None
     if form is False:
         return False
+    closing = closing_room(s) if form is not None and forms.closes_pass(s) else -1
     key = (s.room, s.bar > 0, s.ctx, s.cforce, s.tleft, s.tp, s.tforce, s.brk, s.bval,
-           s.steer, form)
+           s.steer, s.steer and _steered_end(s), s.tie != "" or s.prev in _WANTS_NOTE,
+           closing, form)
     found = _FIT.get(key)
     if found is None:
         probe = s
@@ -75,7 +80,7 @@ def commit_note(s: State) -> State | None:
         return base._replace(cn=s.cn + 1)
     t = _ticks(s, length)
     if s.tok == "note" and s.form and (s.ctx != "[" or s.cforce is None):
-        base = base._replace(deg=forms.note_degree(s) if forms.cadence_bar(s) else 0)
+        base = base._replace(deg=forms.cadence_degree(s) if forms.cadence_bar(s) else 0)
     if s.ctx == "[":
         first = s.cforce is None
         return base._replace(cn=s.cn + 1, cforce=length if first else s.cforce,
@@ -141,7 +146,7 @@ def _ticks(s: State, length: str) -> int:
 def _fits(s: State, length: str) -> bool:
     """Whether a note of this written length may stand here."""
     force = s.cforce if s.ctx == "[" else s.tforce if s.tleft else None
-    if force is not None:  # the last note of a tuplet may fill a part's last bar
+    if force is not None:  # (a tuplet's last note is never the cadence: see below)
         return length == force and not (
             s.form and s.tleft == 1 and not s.ctx
             and forms.spoils_cadence(s, _ticks(s, length)))
@@ -154,11 +159,29 @@ def _fits(s: State, length: str) -> bool:
         t *= s.tp
     if t > s.room or (s.room - t) % GRID:
         return False
-    if s.form and not s.tleft and forms.spoils_cadence(s, t):
+    if s.form and (forms.spoils_cadence(s, t) if not s.tleft
+                   else not forms.leaves_cadence_room(s, t)):
         return False
-    if s.steer and not s.brk and not s.tleft:
-        return 2 * t >= _longest(s.room)
+    if forms.formed(s) and forms.closes_pass(s) and s.room - t < closing_room(s):
+        return False  # (a first ending's bar too ends where the pickup leaves it)
+    if s.steer and not s.brk and not s.tleft:  # long notes, to where the tune may end
+        end = _steered_end(s)
+        if end and s.room == end and not (s.tie or s.prev in _WANTS_NOTE):
+            return False  # the bar may end the tune here: its bar line comes next
+        goal = s.room - end if s.room > end else s.room
+        return t <= goal and 2 * t >= _longest(goal)
     return True
+
+
+_WANTS_NOTE = frozenset(("deco", "grace", "brk", "tup", "sopen"))  # what only a note follows
+
+
+def _steered_end(s: State) -> int:
+    """Where steered notes head in the bar: where its pickup leaves it when the bar may
+    close a part (without a form any bar but the carry, the pickup itself; with one,
+    the last bar of a part's pass), else the bar's end."""
+    closes = forms.closes_pass(s) if forms.formed(s) else not (s.form or s.carry)
+    return closing_room(s) if closes else 0
 
 
 def _longest(room: int) -> int:

@@ -65,7 +65,9 @@ from abcgen.runtime.constrain.state import (
     TUPLETS,
     State,
     bar_ticks,
+    beat_ticks,
     canonical,
+    closing_room,
     readable,
 )
 
@@ -261,7 +263,8 @@ def _field(s: State, line: str) -> State:
     if s.mode == "b":
         return s
     bar = bar_ticks(s.meter, s.unit)
-    s = s._replace(bar=bar, room=bar, field=min(s.field + 1, 2))
+    s = s._replace(bar=bar, beat=beat_ticks(s.meter, s.unit) if bar else 0, room=bar,
+                   field=min(s.field + 1, 2))
     if name != "K":
         return s
     if s.form:  # a cadence needs the tonic spelled by the key signature
@@ -335,7 +338,7 @@ def _top(s: State, ch: str, feed: bool) -> State | None:
         ok = prev in ("note", "chord", "bar", "end", "tie", "sclose")
         if not ok or s.tleft or s.brk or (s.steer and s.slur):
             return None
-        if s.slur and not s.room and s.form and forms.tune_ends_here(s):
+        if s.slur and s.room == closing_room(s) and s.form and forms.tune_ends_here(s):
             return None  # the slur closes first: after a space `)` cannot come
         return s._replace(prev="space" if ch == " " else "line")
     if ch in "><":

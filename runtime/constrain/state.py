@@ -10,6 +10,7 @@ those readers accept generation may write.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import NamedTuple
 
 from abcgen.runtime.abc.keys import MODE_SUFFIX, parse_key
@@ -71,6 +72,7 @@ class State(NamedTuple):
     meter: str = "none"  # M: and L: values, to work out the bar (header only)
     unit: str = "1/8"
     bar: int = 0  # ticks in a full bar; 0 for free meter
+    beat: int = 0  # ticks in one of the meter's beats (0: the lengths cannot count them)
     room: int = 0  # ticks left in the current bar
     empty: bool = True  # no note in the current bar yet
     carry: bool = False  # the bar holds the rest of a short bar before it: it must fill
@@ -129,6 +131,12 @@ def canonical(s: State) -> State:
     return s._replace(**stale) if stale else s
 
 
+def closing_room(s: State) -> int:
+    """What a bar that closes a part's pass leaves empty: the part's pickup (0 for
+    none), so that every pass plays whole bars."""
+    return max(s.lead, 0)
+
+
 def less(s: State, ticks: int) -> int:
     """What is left of the bar after `ticks` more (free meter: nothing is counted)."""
     return s.room - ticks if s.bar else 0
@@ -141,3 +149,16 @@ def bar_ticks(meter: str, unit: str) -> int:
         return 0
     ticks = m.bar_length / parse_unit(unit) * UNIT
     return int(ticks) if ticks.denominator == 1 and ticks % GRID == 0 else 0
+
+
+def beat_ticks(meter: str, unit: str) -> int:
+    """Ticks in one beat as a cadence lands on it: the meter's beat (a dotted note in
+    compound meters), but never longer than a quarter in simple ones (2/2 lands on
+    its quarters); 0 when the bar does not divide into whole beats of whole ticks."""
+    m = parse_meter(meter)
+    if m is None:
+        return 0
+    beat = m.beat if m.compound else min(m.beat, Fraction(1, 4))
+    ticks = beat / parse_unit(unit) * UNIT
+    whole = ticks.denominator == 1 and ticks % GRID == 0
+    return int(ticks) if whole and (m.bar_length / beat).denominator == 1 else 0
