@@ -63,10 +63,10 @@ TUNES = [
     # pickup, a short last bar before :| that the pickup completes, first and second endings
     JIG + "|:A|dfe dcB|AFA DFA|1 G3 G2:|2 G3 G2|]",
     # AABB: each part ends short; the next part opens its repeat, then its pickup completes it
-    JIG + "|:A|dfe dcB|AFA DF:|\n|:g|fed cBA|dBG AF:|",
+    JIG + "|:A|dfe dcB|AFA DF:|\n|:g|fed cBA|dBG A2:|",
     # ... or leave the `|:` out: the second part repeats from the first `:|`
-    JIG + "A|dfe dcB|AFA DF:|\ng|fed cBA|dBG AF:|",
-    JIG + "A|dfe dcB|AFA DF||\n||g|fed cBA|dBG AF|]",
+    JIG + "A|dfe dcB|AFA DF:|\ng|fed cBA|dBG A2:|",
+    JIG + "A|dfe dcB|AFA DF||\n||g|fed cBA|dBG A2|]",
     # broken rhythm, triplet, chord, grace note, tie across the bar, slur
     "M:4/4\nL:1/8\nK:D\nA>B (3cBA [d2f2] {g}f2|e4- e2 (de)|f8|]",
     # free meter
@@ -84,7 +84,8 @@ def test_tunes_as_musicians_write_them_are_accepted(rules, text):
 def test_bar_lines_and_note_lengths_follow_the_meter(rules):
     start = JIG + "GAB cde|dBG"  # second bar: 3 of 6 eighths
     assert "|" not in allowed(rules, start)  # without a pickup no bar closes short
-    assert allowed(rules, JIG + "A|dfe dcB|AFA DF|") == {"|", "]"}  # the pickup completes it
+    assert allowed(rules, JIG + "A|dfe dcB|AFA D2|") == {"|", "]"}  # the pickup completes it
+    assert allowed(rules, JIG + "A|dfe dcB|AFA DF|") == {"|"}  # (an end lands on a beat)
     assert "|" not in allowed(rules, JIG + "A|dfe dcB|AFA D")  # it does not: no closing
     # nor does a full one, once a pickup stands: a plain `|` only
     assert not allowed(rules, JIG + "A|dfe dcB|AFA DFA|") & set("|]:")
@@ -107,11 +108,20 @@ def test_bar_lines_and_note_lengths_follow_the_meter(rules):
 
 
 def test_eos_only_after_a_final_bar_line(rules):
-    body = JIG + "GAB cde|dBG B2A"
+    body = JIG + "GAB cde|dBG B3"
     assert EOS not in allowed(rules, body)
     assert EOS not in allowed(rules, body + "|")
     assert EOS in allowed(rules, body + "|]")
     assert EOS in allowed(rules, body + ":|")
+
+
+def test_a_tune_without_a_form_ends_on_a_note_that_lands(rules):
+    """On a beat, holding (or resting) most of a beat to the end: no lead-in after it."""
+    assert EOS not in allowed(rules, JIG + "GAB cde|dBG B2A:|")  # A: a lead-in
+    assert "]" not in allowed(rules, JIG + "GAB cde|dBG B2A|")
+    assert EOS in allowed(rules, JIG + "GAB cde|dBG B2z:|")  # B on the beat, then a rest
+    assert EOS in allowed(rules, JIG + "A|dfe dcB|AFA D2:|")  # the pickup's eighth short
+    assert EOS not in allowed(rules, JIG + "A|dfe dcB|AFA DF:|")
 
 
 def test_nothing_dangles(rules):

@@ -46,6 +46,8 @@ def bar_ok(s: State, kind: str) -> bool:
         return False  # the tune's last bar line: after it only the end
     if (kind == "|]" and s.slur) or (s.tie and kind not in ("|", "||")):
         return False  # a tie crosses a plain bar line, not a repeat (abc2midi)
+    if kind == "|]" and not _landed(s):
+        return False  # the tune ends on a note that lands (eos: after `||` or `:|` too)
     formed = forms.formed(s)
     if formed and not forms.bar_ok(s, kind):
         return False
@@ -76,7 +78,7 @@ def bar_ok(s: State, kind: str) -> bool:
             return s.prev not in ("note", "chord")
         if formed:
             return True
-        if s.carry or s.tie or (s.bar and s.room != closing_room(s)):
+        if s.carry or s.tie or (s.bar and s.room != closing_room(s)) or not _landed(s):
             return kind == "|"  # (a full bar where the pickup asks for a short one: the
             #                    notes of the next are steered to where it may end)
         if s.ending == 1 or s.repeat == 1:
@@ -137,4 +139,11 @@ def eos(s: State) -> State | None:
           and not s.slur and s.ending in (0, 2, 4) and s.repeat != 1 and not s.ctx)
     if ok and forms.formed(s):
         ok = forms.complete(s)
-    return s._replace(mode="e") if ok else None
+    return s._replace(mode="e") if ok and _landed(s) else None
+
+
+def _landed(s: State) -> bool:
+    """Without a form, the bar just written may end the tune: its last note started on
+    a beat and sounds, with the rests after it, most of a beat to the bar's end (a form
+    has its own cadence rules, forms.py)."""
+    return bool(s.form) or not s.bar or s.lands

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from abcgen.runtime.abc.form import FIFTH, TONIC, FormSpec, parse_form, spec_of
 from abcgen.runtime.abc.keys import SEMITONE, SIGNS, STEPS, parse_key, pitch_class
-from abcgen.runtime.constrain.state import UNIT, State, closing_room
+from abcgen.runtime.constrain.state import UNIT, State, closing_room, held, on_beat
 from abcgen.runtime.errors import AbcgenError
 
 FREE, AUTO = "free", "auto"
@@ -281,21 +281,14 @@ def note_degree(s: State) -> int:
     return 0 if s.tie else _degree(s.pitch[0], s)
 
 
-def on_beat(s: State) -> bool:
-    """The next note starts on one of the meter's beats (any place, when the lengths
-    cannot count beats)."""
-    return not s.beat or (s.bar - s.room) % s.beat == 0
-
-
 def _cadence_start(s: State, final: bool) -> int:
     """The latest beat a part's last bar may land on: the last before the bar's end (its
     pickup short); in the tune's `final` bar the last that leaves the cadence, with the
     rests after it, most of a beat to sound (two thirds: a jig's `BGG G2` after an
     eighth's pickup; a 2/4 tune's `C4z2`, not `C2C2`), where the bar is that long."""
     end = s.bar - closing_room(s)
-    held = -(-2 * s.beat // 3)  # (two thirds of a beat, rounded up)
-    if final and end >= held:
-        return (end - held) // s.beat * s.beat
+    if final and end >= held(s):
+        return (end - held(s)) // s.beat * s.beat
     return (end - 1) // s.beat * s.beat
 
 

@@ -9,6 +9,8 @@ rules; where a form is asked for, its say on a note comes from forms.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from abcgen.runtime.constrain import forms
 from abcgen.runtime.constrain.state import (
     BROKEN_HALVES,
@@ -19,6 +21,8 @@ from abcgen.runtime.constrain.state import (
     TUPLETS,
     State,
     closing_room,
+    held,
+    lands,
     less,
 )
 
@@ -54,13 +58,14 @@ def can_note(s: State, letter: str = "") -> bool:
     if form is False:
         return False
     closing = closing_room(s) if form is not None and forms.closes_pass(s) else -1
+    steered = s.steer and (_steered_end(s), s.lands, letter == "z",
+                           s.form == "" and (s.bar, s.beat))  # (a rest may end a landing)
     key = (s.room, s.bar > 0, s.ctx, s.cforce, s.tleft, s.tp, s.tforce, s.brk, s.bval,
-           s.steer, s.steer and _steered_end(s), s.tie != "" or s.prev in _WANTS_NOTE,
-           closing, form)
+           s.steer, steered, s.tie != "" or s.prev in _WANTS_NOTE, closing, form)
     found = _FIT.get(key)
     if found is None:
         probe = s
-        if form:  # in a part's last bar the letter decides
+        if form or steered:  # the letter decides in a part's last bar, a rest when steered
             probe = s._replace(tok="rest" if letter == "z" else "note" if letter else "",
                                pitch="" if letter == "z" else letter)
         if len(_FIT) >= CACHE_LIMIT:
@@ -79,8 +84,11 @@ def commit_note(s: State) -> State | None:
     if s.ctx == "{":
         return base._replace(cn=s.cn + 1)
     t = _ticks(s, length)
-    if s.tok == "note" and s.form and (s.ctx != "[" or s.cforce is None):
-        base = base._replace(deg=forms.cadence_degree(s) if forms.cadence_bar(s) else 0)
+    if s.tok == "note" and (s.ctx != "[" or s.cforce is None):
+        if s.form:
+            base = base._replace(deg=forms.cadence_degree(s) if forms.cadence_bar(s) else 0)
+        else:  # without a form: may this note end the tune (the bar rules ask at its end)
+            base = base._replace(lands=lands(s))
     if s.ctx == "[":
         first = s.cforce is None
         return base._replace(cn=s.cn + 1, cforce=length if first else s.cforce,
@@ -166,11 +174,34 @@ def _fits(s: State, length: str) -> bool:
         return False  # (a first ending's bar too ends where the pickup leaves it)
     if s.steer and not s.brk and not s.tleft:  # long notes, to where the tune may end
         end = _steered_end(s)
-        if end and s.room == end and not (s.tie or s.prev in _WANTS_NOTE):
+        ready = s.lands or s.form  # (the note before lands: the bar may end the tune)
+        if end and s.room == end and ready and not (s.tie or s.prev in _WANTS_NOTE):
             return False  # the bar may end the tune here: its bar line comes next
         goal = s.room - end if s.room > end else s.room
+        if not (s.form or s.carry or s.pickup or s.tie or s.prev in _WANTS_NOTE) and s.beat:
+            landing = _toward_landing(s, end)
+            if landing is not None:
+                return landing(t) and t <= goal
         return t <= goal and 2 * t >= _longest(goal)
     return True
+
+
+def _toward_landing(s: State, end: int) -> Callable[[int], bool] | None:
+    """Steering a tune without a form to its end, in a bar that may still land (the
+    tune ends only on a note that does, state.lands): a note that lands is long (at
+    least half the longest that fits before `end`); any other stops at or before the
+    latest beat a note that lands may start on, and is long too (at least half the
+    longest that fits before it); after a note that lands only rests come. None where
+    the bar can no longer land (it fills up, and the next one will)."""
+    last = max(0, (s.bar - end - held(s)) // s.beat * s.beat)  # the latest that lands
+    start = s.bar - s.room
+    if s.room <= end:
+        return None
+    if start > last:  # after a note that lands, rests to where the bar may end
+        return (lambda t: s.tok == "rest") if s.lands else None
+    if lands(s) or (s.tok == "rest" and s.lands):
+        return lambda t: 2 * t >= _longest(s.room - end)
+    return lambda t: start + t <= last and 2 * t >= _longest(last - start)
 
 
 _WANTS_NOTE = frozenset(("deco", "grace", "brk", "tup", "sopen"))  # what only a note follows

@@ -96,6 +96,7 @@ class State(NamedTuple):
     ending: int = 0  # 0 none, 1 in a first ending, 3 after its `:|` (needs `2`), 2 in a
     #                   second, 4 after `|]` (needs EOS)
     steer: bool = False  # past the length cap: head for the end
+    lands: bool = False  # without a form: the bar's last note could end the tune (`lands`)
     # With a form asked for (forms.py); all at their defaults without one:
     form: str = ""  # FormSpec.key, e.g. `AABB:8`; '?' until `--form auto` has chosen
     deg: int = 0  # in a part's last bar: its last note so far, 1 tonic, 2 fifth, 0 other
@@ -135,6 +136,25 @@ def closing_room(s: State) -> int:
     """What a bar that closes a part's pass leaves empty: the part's pickup (0 for
     none), so that every pass plays whole bars."""
     return max(s.lead, 0)
+
+
+def on_beat(s: State) -> bool:
+    """The next note starts on one of the meter's beats (`beat_ticks`; anywhere, when
+    the lengths cannot count beats)."""
+    return not s.beat or (s.bar - s.room) % s.beat == 0
+
+
+def held(s: State) -> int:
+    """Most of a beat, as a tune's last note sounds at least (two thirds, rounded up)."""
+    return -(-2 * s.beat // 3)
+
+
+def lands(s: State) -> bool:
+    """A note starting here may be a tune's last: on a beat, with most of a beat to the
+    bar's end (where its pickup leaves it) to hold or rest through, or the bar's
+    first note (in a bar shorter than that)."""
+    return not s.beat or s.room == s.bar or (
+        on_beat(s) and s.room - closing_room(s) >= held(s))
 
 
 def less(s: State, ticks: int) -> int:
