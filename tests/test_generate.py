@@ -10,11 +10,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from cli import app
+from cli import run as run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 from tiny_models import exported
 from typer.testing import CliRunner
 
+from abcgen.exported import DEFAULT_MODEL
+from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generate.generator import Generator, generate
 from abcgen.runtime.generate.onnx_model import Model
@@ -321,3 +324,36 @@ def test_cli_as_a_process(model_path):
     )
     assert missing.returncode == 2
     assert missing.stderr == "error: model file not found: no-such.onnx\n"
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--meter", "4/3"], "with M:4/3, bars cannot be counted"),
+    (["--meter", "4/6"], "with M:4/6, bars cannot be counted"),
+    (["--meter", "4/99999999999"], "bars cannot be counted"),
+    (["--meter", "4/4", "--unit", "3/8"], "with L:3/8, bars cannot be counted"),
+    (["--meter", "4/4", "--unit", "99/1"], "with L:99/1, bars cannot be counted"),
+    (["--meter", "4/4", "--key", "C", "--prefix", "A8B8|"], "a bar is full, and no bar line"),
+    (["--meter", "4/4", "--key", "C", "--prefix", "[M:3/4]ABc|"], "the meter or the unit"),
+    (["--meter", "4/4", "--key", "C", "--prefix", "[L:1/16]ABc"], "the meter or the unit"),
+])  # fmt: skip
+def test_what_the_mask_cannot_keep_exact_is_refused_unless_free(options, message, capsys):
+    """Tunes `abcgen check` would refuse are never written with exit 0: the options or the
+    prefix the bar rules cannot follow are refused by name; --free still takes them."""
+    code, out, err = run_cli(["generate", "--seed", "1", "--max-chars", "200", *options],
+                             capsys)
+    assert code == 2 and not out and err.startswith("error: ") and message in err, err
+    assert "--free generates without the mask" in err
+    code, out, _ = run_cli(["generate", "--seed", "1", "--max-chars", "200", "--free",
+                            *options], capsys)
+    assert code == 0 and out.startswith("X:1")
+
+
+@pytest.mark.parametrize("meter", ["4/4", "6/8", "2/4"])
+def test_no_note_shorter_than_a_128th_whatever_the_unit(meter):
+    """L:1/32 would let `C/8` be a 256th, which MusicXML cannot give MuseScore."""
+    model = Model(DEFAULT_MODEL)
+    for tune in generate(model, GeneratorParams(meter=meter, unit="1/32", key="D", num=8,
+                                                seed=3, form="free")):
+        for note in parse(tune.text).notes:
+            written = note.written if note.written is not None else note.duration
+            assert written.denominator <= 128, (note, tune.text)

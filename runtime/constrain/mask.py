@@ -18,7 +18,7 @@ from abcgen.runtime.constrain import forms
 from abcgen.runtime.constrain.forms import PENDING, FormChoice, auto_form, auto_forms
 from abcgen.runtime.constrain.note_rules import commit_note
 from abcgen.runtime.constrain.rules import Rules, step
-from abcgen.runtime.constrain.state import State, canonical, closing_room
+from abcgen.runtime.constrain.state import LENGTHS, State, canonical, closing_room
 from abcgen.runtime.errors import AbcgenError
 
 
@@ -117,10 +117,11 @@ class BatchConstraint:
         self._out = np.empty((batch, len(self.rules.vocab)), dtype=bool)
 
     def feed(self, texts: Sequence[str]) -> None:
-        """Follow each tune's prime; AbcgenError when it cannot take the form asked for."""
+        """Follow each tune's prime; AbcgenError when it cannot take the form asked for,
+        or the bar rules (its tunes would hold what `abcgen check` refuses)."""
         for row, text in zip(self.rows, texts, strict=True):
             row.feed(text)
-            if self.form.spec is not None and row.lost:
+            if row.lost:
                 raise AbcgenError(unfit(self.form.spec, text, row.refused))
 
     def allowed(self, which: Sequence[int] | None = None) -> np.ndarray:
@@ -152,23 +153,36 @@ class BatchConstraint:
         return sum(row.lost for row in self.rows)
 
 
-def unfit(spec: FormSpec, text: str, refused: tuple[State, str, int] | None) -> str:
-    """Why a prime cannot take the form `spec`: where, and the form's rule when the form
-    is the reason."""
+def unfit(spec: FormSpec | None, text: str, refused: tuple[State, str, int] | None) -> str:
+    """Why a prime cannot take the form `spec` (None: the bar rules alone): where, and the
+    rule that is the reason."""
     state, ch, i = refused or (State(), "", len(text))
     start = text.rfind("\n", 0, i) + 1
     line = text.count("\n", 0, i) + 1
     where = f"line {line}: {text[start:i + 1].lstrip(BOS)!r}"
     free = step(state._replace(form="", tonic="", part=0, fbar=0, deg=0), ch, feed=True)
-    if state.mode != "x" and free is not None and free.mode != "x":
+    if spec is not None and state.mode != "x" and free is not None and free.mode != "x":
         why = form_refusal(state, ch)
     else:
         why = bar_refusal(state, ch)
+    if spec is None:
+        return (f"the prime does not keep the bar rules the mask keeps: {why} ({where}); "
+                "--free generates without the mask")
     return f"the prime does not fit --form {spec.text} with {spec.bars_text}: {why} ({where})"
 
 
 def bar_refusal(s: State, ch: str) -> str:
     """Why the bar rules refuse `ch` in state `s`, as far as they can say."""
+    if s.mode == "h" and ch == "\n" and s.buf[:2] in ("M:", "L:"):
+        return (f"with {s.buf}, bars cannot be counted in the note lengths generation "
+                "writes (choose another meter or unit length)")
+    if s.tok in ("field", "[") and (s.buf.lstrip("[")[:1] in "ML" or ch in "ML"):
+        return "the meter or the unit length changes inside the tune"
+    if s.tok in ("note", "rest") and s.bar and ch not in ",'0123456789/":
+        if s.buf not in LENGTHS or LENGTHS[s.buf] > s.room:
+            return "a note runs past the end of its bar"
+        if LENGTHS[s.buf] == s.room and ch in "ABCDEFGabcdefgz^_=[(":
+            return "a bar is full, and no bar line closes it"
     bar = s.tok == "bar" or (not s.tok and ch in "|:") or (s.tok == "note" and ch in "|:")
     if bar and s.mode == "b" and s.bar and not s.pickup and not s.carry:
         if closing_room(s) and s.room != closing_room(s):

@@ -16,7 +16,6 @@ from abcgen.runtime.constrain.state import (
     BROKEN_HALVES,
     CACHE_LIMIT,
     COMPLETIONS,
-    GRID,
     LENGTHS,
     TUPLETS,
     State,
@@ -108,6 +107,8 @@ def broken(s: State, ch: str) -> State | None:
     if s.tleft or s.steer:
         return None
     half = s.last // 2
+    if half % s.fine:
+        return None  # the pair would hold a note no score engraves
     room = less(s, half if ch == ">" else -half)
     nxt = s._replace(room=room, brk=BROKEN_HALVES[ch], bval=s.last, last=0, prev="brk")
     return nxt if can_note(nxt) else None
@@ -160,12 +161,14 @@ def _fits(s: State, length: str) -> bool:
             and forms.spoils_cadence(s, _ticks(s, length)))
     if s.brk and LENGTHS[length] != s.bval:
         return False  # abc2midi: broken rhythm only between notes of equal length
+    if LENGTHS[length] % s.fine:
+        return False  # a note value no score engraves (a 256th), grace notes too
     if s.ctx == "{" or not s.bar:
         return True
     t = _ticks(s, length)
     if s.tleft:  # the first note sets the whole group: p notes of this length
         t *= s.tp
-    if t > s.room or (s.room - t) % GRID:
+    if t > s.room or (s.room - t) % s.fine:
         return False
     if s.form and (forms.spoils_cadence(s, t) if not s.tleft
                    else not forms.leaves_cadence_room(s, t)):
@@ -182,7 +185,7 @@ def _fits(s: State, length: str) -> bool:
             landing = _toward_landing(s, end)
             if landing is not None:
                 return landing(t) and t <= goal
-        return t <= goal and 2 * t >= _longest(goal)
+        return t <= goal and 2 * t >= _longest(goal, s.fine)
     return True
 
 
@@ -200,8 +203,8 @@ def _toward_landing(s: State, end: int) -> Callable[[int], bool] | None:
     if start > last:  # after a note that lands, rests to where the bar may end
         return (lambda t: s.tok == "rest") if s.lands else None
     if lands(s) or (s.tok == "rest" and s.lands):
-        return lambda t: 2 * t >= _longest(s.room - end)
-    return lambda t: start + t <= last and 2 * t >= _longest(last - start)
+        return lambda t: 2 * t >= _longest(s.room - end, s.fine)
+    return lambda t: start + t <= last and 2 * t >= _longest(last - start, s.fine)
 
 
 _WANTS_NOTE = frozenset(("deco", "grace", "brk", "tup", "sopen"))  # what only a note follows
@@ -215,5 +218,6 @@ def _steered_end(s: State) -> int:
     return closing_room(s) if closes else 0
 
 
-def _longest(room: int) -> int:
-    return max(v for v in LENGTHS.values() if v <= room and (room - v) % GRID == 0)
+def _longest(room: int, fine: int) -> int:
+    return max((v for v in LENGTHS.values() if v <= room and not v % fine
+                and not (room - v) % fine), default=fine)

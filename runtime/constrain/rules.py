@@ -68,6 +68,7 @@ from abcgen.runtime.constrain.state import (
     beat_ticks,
     canonical,
     closing_room,
+    fine_ticks,
     readable,
 )
 
@@ -264,7 +265,7 @@ def _field(s: State, line: str) -> State:
         return s
     bar = bar_ticks(s.meter, s.unit)
     s = s._replace(bar=bar, beat=beat_ticks(s.meter, s.unit) if bar else 0, room=bar,
-                   field=min(s.field + 1, 2))
+                   fine=fine_ticks(s.unit), field=min(s.field + 1, 2))
     if name != "K":
         return s
     if s.form:  # a cadence needs the tonic spelled by the key signature

@@ -73,6 +73,7 @@ class State(NamedTuple):
     unit: str = "1/8"
     bar: int = 0  # ticks in a full bar; 0 for free meter
     beat: int = 0  # ticks in one of the meter's beats (0: the lengths cannot count them)
+    fine: int = GRID  # the shortest note: a 128th or longer, whatever L: is (`fine_ticks`)
     room: int = 0  # ticks left in the current bar
     empty: bool = True  # no note in the current bar yet
     carry: bool = False  # the bar holds the rest of a short bar before it: it must fill
@@ -169,6 +170,14 @@ def bar_ticks(meter: str, unit: str) -> int:
         return 0
     ticks = m.bar_length / parse_unit(unit) * UNIT
     return int(ticks) if ticks.denominator == 1 and ticks % GRID == 0 else 0
+
+
+def fine_ticks(unit: str) -> int:
+    """Ticks of the shortest note generation writes under this L:: the shortest length
+    (/8) or a 128th note if that is longer (MusicXML and MuseScore engrave a 128th, not a
+    256th: `L:1/32` writes no `/8` and no `3/8`)."""
+    ticks = Fraction(1, 128) / parse_unit(unit) * UNIT
+    return max(GRID, -(-ticks // GRID) * GRID)
 
 
 def beat_ticks(meter: str, unit: str) -> int:
