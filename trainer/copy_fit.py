@@ -15,7 +15,7 @@ measure. The test split is never seen.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -136,7 +136,7 @@ def fit_gate(model: Model, tunes: Sequence[str]) -> tuple[CopyGate, float, float
 
 
 def calibrate_boost(model_bytes: bytes, gate: CopyGate, tunes: Sequence[str],
-                    count: int = CALIBRATION_TUNES
+                    count: int = CALIBRATION_TUNES, say: Callable[[str], None] = lambda _: None
                     ) -> tuple[tuple[float, ...], dict[str, float]]:  # fmt: skip
     """(the boost of each kind, and the distance of each set tried: the largest
     difference of a RESTATEMENT share from the tunes' own, so that every measure lies
@@ -148,6 +148,8 @@ def calibrate_boost(model_bytes: bytes, gate: CopyGate, tunes: Sequence[str],
 
     def distance(factors: tuple[float, ...]) -> float:
         if factors not in tried:
+            say(f"copy model: generating {len(primes)} tunes with boosts "
+                + ",".join(f"{f:g}" for f in factors) + f" (set {len(tried) + 1})")
             model = Model(_with_metadata(model_bytes, replace(gate, boost=_boost(factors))
                                          .to_json()))
             texts, _, _ = sample_primed(model, GeneratorParams(seed=0), primes)
@@ -183,17 +185,20 @@ class Fitted:
     distances: dict[str, float]  # each set of factors tried: its distance to the tunes'
 
 
-def with_gate(model_bytes: bytes, tunes: Sequence[str]) -> Fitted:
+def with_gate(model_bytes: bytes, tunes: Sequence[str],
+              say: Callable[[str], None] = lambda _: None) -> Fitted:
     """The .onnx file `model_bytes` with a copy gate fitted to `tunes` (the valid split;
-    those the vocabulary cannot write are left out), replacing any it had."""
+    those the vocabulary cannot write are left out), replacing any it had; `say` hears
+    what it is doing (a few minutes in all)."""
     model = Model(model_bytes)
     known = set(model.info.vocab)
     usable = [t for t in tunes if known.issuperset(t)]
     if not usable:
         raise AbcgenError("no validation tune fits the model's vocabulary: cannot fit the "
                           "copy model (give tunes of its own corpus with --valid)")
+    say(f"copy model: fitting its gate on {len(usable)} valid tunes")
     gate, alone, mixed = fit_gate(model, usable)
-    boost, distances = calibrate_boost(model_bytes, gate, usable)
+    boost, distances = calibrate_boost(model_bytes, gate, usable, say=say)
     value = replace(gate, boost=boost).to_json(
         fitted_on="valid", tunes=len(usable), lstm_bpc=round(alone, 4), copy_bpc=round(mixed, 4),
         boost_distances=distances)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,6 +223,7 @@ def export(
     tunes: list[str] | None = None,
     quantize: str | None = None,
     copy: bool = True,
+    say: Callable[[str], None] = lambda text: None,
 ) -> ExportReport:
     """Write `out` atomically once every check passed; `tunes` are real texts (the
     valid split) for the parity check, the bits/char cost of quantisation and the
@@ -256,7 +258,7 @@ def export(
         report.quantized, report.float_bytes, report.bytes = True, len(data), len(quant)
         data = quant
     if copy and tunes:
-        report.copy = with_gate(data, tunes)
+        report.copy = with_gate(data, tunes, say=say)
         data = report.copy.data
         report.bytes = len(data)
     write_atomic(out, data)

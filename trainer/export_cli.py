@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -41,7 +42,9 @@ def export(
         return
     from abcgen.trainer.export import export as run_export
 
-    report = run_export(checkpoint, out, tunes=_valid_tunes(valid), quantize=quantize, copy=copy)
+    with _status() as say:
+        report = run_export(checkpoint, out, tunes=_valid_tunes(valid), quantize=quantize,
+                            copy=copy, say=say)
     logits = {k: v for k, v in report.parity.items() if not k.endswith("/state")}
     state = max(v for k, v in report.parity.items() if k.endswith("/state"))
     typer.echo(f"parity with torch: max |logit diff| {max(logits.values()):.2e} over "
@@ -64,10 +67,20 @@ def _refit(model: Path, out: Path, valid: Path | None, copy: bool, quantize: str
                           "--quantize and --no-copy (export its checkpoint for those)")
     if not model.is_file():
         raise AbcgenError(f"model file not found: {model}")
-    fitted = with_gate(model.read_bytes(), _valid_tunes(valid))
+    with _status() as say:
+        fitted = with_gate(model.read_bytes(), _valid_tunes(valid), say=say)
     write_atomic(out, fitted.data)
     _say_copy(fitted)
     typer.echo(f"wrote {out} ({len(fitted.data) / 1e6:.2f} MB)")
+
+
+@contextlib.contextmanager
+def _status():
+    """A line on stderr that says what the export is doing (the copy model takes minutes)."""
+    from rich.console import Console
+
+    with Console(stderr=True).status("exporting") as status:
+        yield lambda text: status.update(text)
 
 
 def _say_copy(fitted) -> None:  # (fitted: copy_fit.Fitted; torch stays unimported here)
