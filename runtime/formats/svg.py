@@ -10,8 +10,10 @@ generated ones without a fault, so it runs in process.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import re
+import threading
 from pathlib import Path
 
 from abcgen.runtime.abc.events import Tune
@@ -31,6 +33,7 @@ OPTIONS = {
     "footer": "none",
     "xmlIdSeed": 1,  # the same tune gives the same file
 }
+_THREAD = threading.local()
 _SIZE = re.compile(r'<svg width="(\d+)px" height="(\d+)px"')
 
 
@@ -38,6 +41,7 @@ def tune_to_svg(tune: Tune, *, title: str | None = None) -> str:
     """The tune engraved as an SVG document, on one page however long it is."""
     verovio = require("verovio", "sheet music")
     verovio.enableLog(verovio.LOG_OFF)
+    _resources_here(verovio)
     # One melody needs no part name at the left of the first staff.
     xml = tune_to_musicxml(tune, title=title).replace(
         "<part-name>", '<part-name print-object="no">', 1
@@ -48,6 +52,15 @@ def tune_to_svg(tune: Tune, *, title: str | None = None) -> str:
         raise AbcgenError(f"verovio could not read the score of {tune.title or 'the tune'}")
     pages = [toolkit.renderToSVG(page) for page in range(1, toolkit.getPageCount() + 1)]
     return pages[0] if len(pages) == 1 else _stack(pages)
+
+
+def _resources_here(verovio) -> None:
+    """verovio keeps its resource folder (the fonts) per thread, and its package sets it
+    for the importing thread only: without this a worker thread (abcgen serve's)
+    engraves some tunes with text or glyphs missing, or not at all."""
+    if not getattr(_THREAD, "resources", False):
+        verovio.setDefaultResourcePath(str(importlib.resources.files("verovio") / "data"))
+        _THREAD.resources = True
 
 
 def write_svg(tune: Tune, path: str | os.PathLike[str], **opts: object) -> None:

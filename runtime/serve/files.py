@@ -19,7 +19,6 @@ from abcgen.runtime.abc.events import Tune
 from abcgen.runtime.abc.form import read_form
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.formats.extra import require
 from abcgen.runtime.formats.outputs import MAX_TUNE_CHARS, Job, convert_tune, read_tunes, too_long
 
 # format name in a URL -> (suffix, media type)
@@ -92,19 +91,7 @@ def render(text: str, fmt: str, *, index: int = 1, soundfont: Path | None = None
             done = convert_tune(job, kind, soundfont=soundfont)
         else:
             with lock:
-                if fmt == "svg":
-                    _verovio_here()
                 done = convert_tune(job, kind, soundfont=soundfont)
         if done.path is None:
             raise AbcgenError(f"nothing to {fmt}: {done.skipped}")
         return done.path.read_bytes()
-
-
-def _verovio_here() -> None:
-    """verovio keeps its resource folder (fonts) per thread, and its package sets it
-    for the importing thread only: without this a worker thread engraves tunes with
-    text or some glyphs not at all ("could not read the score")."""
-    import importlib.resources
-
-    verovio = require("verovio", "sheet music")
-    verovio.setDefaultResourcePath(str(importlib.resources.files("verovio") / "data"))

@@ -17,7 +17,6 @@ from abcgen.runtime.generate.params import DEFAULT_MAX_CHARS, GeneratorParams
 MAX_TUNES = 16
 MAX_CHARS = 4000
 MAX_BODY = 2 << 20  # an uploaded tunebook, or any JSON body
-MAX_SEED = 2**32 - 1
 
 # field -> (types it may have, may it be null)
 COMPOSE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
@@ -76,8 +75,6 @@ def compose_params(data: dict[str, Any]) -> GeneratorParams:
     max_chars = values.get("max_chars", DEFAULT_MAX_CHARS)
     if not 1 <= max_chars <= MAX_CHARS:
         raise BadRequest(f"max_chars must be from 1 to {MAX_CHARS}, got {max_chars}")
-    if "seed" in values and not 0 <= values["seed"] <= MAX_SEED:  # as main's GeneratorParams
-        raise BadRequest(f"seed must be 0..{MAX_SEED}, got {values['seed']}")
     try:
         return GeneratorParams(**values)
     except AbcgenError as err:
