@@ -158,7 +158,7 @@ def test_a_form_needs_a_meter(rules):
     ("dfe dcB:|", "part A ends after 1 bars; it needs 8"),
     (A7 + "AFA E3:|", "part A lands on the tonic or the fifth on a beat"),
     (A7 + "AFA DFA", "part A lands on the tonic or the fifth on a beat and holds it"),
-    ("A|" + A7 + "AFA D3:|", "short by exactly the pickup"),
+    ("A|" + A7 + "AFA D3:|", "ends short by exactly its pickup"),
 ])  # fmt: skip
 def test_a_prime_that_cannot_take_the_form_is_refused_with_the_reason(prefix, message):
     mask = BatchConstraint(VOCAB, 2, form=form_choice("AABB"))

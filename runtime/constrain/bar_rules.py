@@ -20,19 +20,20 @@ from abcgen.runtime.constrain import forms
 from abcgen.runtime.constrain.state import BARS, FINAL, SECTION, State, closing_room
 
 
-def bar_start(s: State, text: str) -> State | None:
+def bar_start(s: State, text: str, feed: bool = False) -> State | None:
     if s.tleft or s.brk or s.prev in ("deco", "grace", "brk", "sopen", "tup"):
         return None
     nxt = s._replace(tok="bar", buf=text)
-    return nxt if bar_viable(nxt) else None
+    return nxt if bar_viable(nxt, feed) else None
 
 
-def bar_viable(s: State) -> bool:
-    return any(bar_ok(s, b) for b in BARS if b.startswith(s.buf))
+def bar_viable(s: State, feed: bool = False) -> bool:
+    return any(bar_ok(s, b, feed) for b in BARS if b.startswith(s.buf))
 
 
-def bar_ok(s: State, kind: str) -> bool:
-    """Whether the bar line `kind` may stand here."""
+def bar_ok(s: State, kind: str, feed: bool = False) -> bool:
+    """Whether the bar line `kind` may stand here. A prime (`feed`) is held only to what
+    any tune keeps, not to how generation writes pickups and endings."""
     if s.ending in (3, 4) or (s.ending == 1 and kind not in ("|", ":|")):
         return False
     if s.ending == 2 and kind in (":|", "::", ":||", "|:"):
@@ -46,7 +47,7 @@ def bar_ok(s: State, kind: str) -> bool:
         return False  # the tune's last bar line: after it only the end
     if (kind == "|]" and s.slur) or (s.tie and kind not in ("|", "||")):
         return False  # a tie crosses a plain bar line, not a repeat (abc2midi)
-    if kind == "|]" and not _landed(s):
+    if kind == "|]" and not (feed or _landed(s)):
         return False  # the tune ends on a note that lands (eos: after `||` or `:|` too)
     formed = forms.formed(s)
     if formed and not forms.bar_ok(s, kind):
@@ -54,13 +55,13 @@ def bar_ok(s: State, kind: str) -> bool:
     if s.empty:  # no empty bars, but a line or the tune may begin with a bar line,
         if s.carry:  # and a part may open (`|:`, `||`) before the pickup into it
             return kind in ("|:", "||") and s.prev in ("line", "space")
-        if kind != "|" and s.bar and s.lead > 0:
+        if kind != "|" and s.bar and s.lead > 0 and not feed:
             return False  # a repeat would start after the part's pickup and not replay it
         return s.prev in ("start", "line") or (formed and kind == "|:" and s.prev == "space")
     if s.carry and kind != "|":
         return False  # the pickup into a part ends at a plain bar line (abc2midi joins
         #               it to the short bar before only then)
-    if s.pickup and s.bar and s.room and kind != "|":
+    if s.pickup and s.bar and s.room and kind != "|" and not feed:
         return False  # a pickup stands inside the part it leads into, so its repeat
         #               replays it (`|:A|...:|`, not `A|:...:|`)
     short = s.bar and s.room and not s.pickup
@@ -69,7 +70,10 @@ def bar_ok(s: State, kind: str) -> bool:
     if short and s.ending and kind not in (":|", "|]") and not (formed and kind == "||"):
         return False  # in an ending: a first one's `:|`, or the tune's last bar (with a
         #               form, a second ending's `||` and the pickup into the next part)
-    if s.bar and not s.pickup and not s.carry and kind != "|" and s.room != closing_room(s):
+    if feed and short and kind != "|]" and s.room != s.lead:
+        return False  # (a prime: a short closing bar is short by its pickup, if any)
+    if (s.bar and not s.pickup and not s.carry and kind != "|" and not feed
+            and s.room != closing_room(s)):
         return False  # a part's pickup completes its closing bars, and none is short
         #               without one: every pass plays whole bars (abc2midi and MuseScore
         #               replay a repeat from where the pickup stands)
@@ -87,9 +91,9 @@ def bar_ok(s: State, kind: str) -> bool:
     return True
 
 
-def commit_bar(s: State) -> State | None:
+def commit_bar(s: State, feed: bool = False) -> State | None:
     kind = s.buf
-    if kind not in BARS or not bar_ok(s, kind):
+    if kind not in BARS or not bar_ok(s, kind, feed):
         return None
     ending = s.ending
     if ending == 1 and kind == ":|":

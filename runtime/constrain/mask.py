@@ -218,7 +218,7 @@ def form_refusal(s: State, ch: str) -> str:
         if counted and s.ending != 1 and s.deg not in forms.cadences(s):
             return f"{name} does not land on {target} on a beat"
         if counted and s.room != closing_room(s):
-            return (f"the last bar of {name} is short by exactly its pickup, so that each "
+            return (f"the last bar of {name} ends short by exactly its pickup, so that each "
                     "pass plays whole bars" if closing_room(s) else
                     f"the last bar of {name} is full: the part has no pickup to complete it")
         if s.empty and spec.plays[s.part] == 1:

@@ -205,8 +205,8 @@ def step(s: State, ch: str, feed: bool = False) -> State | None:
         elif tok == "bar":
             if s.buf + ch in BAR_PREFIXES:
                 nxt = s._replace(buf=s.buf + ch)
-                return nxt if bars.bar_viable(nxt) else None
-            s = bars.commit_bar(s)
+                return nxt if bars.bar_viable(nxt, feed) else None
+            s = bars.commit_bar(s, feed)
         elif tok == "acc":
             if ch == s.buf and ch in "^_":
                 return s._replace(buf=ch * 2)
@@ -332,7 +332,7 @@ def _top(s: State, ch: str, feed: bool) -> State | None:
         nxt = s._replace(tok="[")
         return nxt if feed or any(_bracket(nxt, c, False) for c in "|12A") else None
     if ch in "|:":
-        return bars.bar_start(s, ch)
+        return bars.bar_start(s, ch, feed)
     if ch in "12":
         return bars.ending(s, ch)
     if ch == " " or ch == "\n":
@@ -361,7 +361,7 @@ def _bracket(s: State, ch: str, feed: bool) -> State | None:
     if s.ending == 3:
         return None
     if ch == "|":
-        return bars.bar_start(s, "[|")
+        return bars.bar_start(s, "[|", feed)
     if ch in LETTERS or ch in "^_=":
         if s.tleft or s.brk or s.tie or s.prev in ("deco", "grace") or not notes.can_note(s):
             return None

@@ -34,7 +34,7 @@ OPTIONS = {
     "xmlIdSeed": 1,  # the same tune gives the same file
 }
 _THREAD = threading.local()
-_SIZE = re.compile(r'<svg width="(\d+)px" height="(\d+)px"')
+_SIZE = re.compile(r'<svg width="([\d.e+]+)px" height="([\d.e+]+)px"')  # (1.79e+06px too)
 
 
 def tune_to_svg(tune: Tune, *, title: str | None = None) -> str:
@@ -70,7 +70,8 @@ def write_svg(tune: Tune, path: str | os.PathLike[str], **opts: object) -> None:
 
 def _stack(pages: list[str]) -> str:
     """Pages one below the other in one SVG (a tune longer than verovio's tallest page)."""
-    sizes = [tuple(map(int, _SIZE.search(p).groups())) for p in pages]  # type: ignore[union-attr]
+    sizes = [tuple(round(float(v)) for v in _SIZE.search(p).groups())  # type: ignore[union-attr]
+             for p in pages]
     width, y, body = max(w for w, _ in sizes), 0, []
     for page, (_, height) in zip(pages, sizes, strict=True):
         inner = page[page.index("<svg"):]
