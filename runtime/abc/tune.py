@@ -49,6 +49,13 @@ class Normalised:
 
 
 _X_LINE = re.compile(r"^X:", re.M)
+LINE_END = re.compile(r"\r\n?")
+
+
+def lines(text: str) -> list[str]:
+    """The lines of ABC text, split at `\\n`, `\\r\\n` and `\\r` only (`str.splitlines`
+    also splits at form feeds, U+0085, U+2028 and others, which a title may hold)."""
+    return LINE_END.sub("\n", text).split("\n")
 
 
 def split_tunebook(text: str) -> list[str]:
@@ -218,13 +225,13 @@ def normalise(raw: str, *, keep_chords: bool = False, fragment: bool = False) ->
 
 
 def _normalise(raw: str, keep_chords: bool, fragment: bool, steps: Counter[str]) -> str:
-    lines = raw.splitlines()
-    if any(len(line) > MAX_LINE for line in lines):
+    raw_lines = lines(raw)
+    if any(len(line) > MAX_LINE for line in raw_lines):
         raise Drop("too-long-line")
     header: dict[str, str] = {}
     voices: set[str] = set()
     i = 0
-    for i, line in enumerate(lines):  # noqa: B007 - the body starts after K:
+    for i, line in enumerate(raw_lines):  # noqa: B007 - the body starts after K:
         line = _uncomment(line, steps)
         m = _FIELD_LINE.match(line)
         if m and m[1] in "KML":
@@ -251,7 +258,7 @@ def _normalise(raw: str, keep_chords: bool, fragment: bool, steps: Counter[str])
     if key is None:
         raise Drop("no-key")
 
-    body = _body_lines(lines[i + 1 :], keep_chords, steps, voices)
+    body = _body_lines(raw_lines[i + 1 :], keep_chords, steps, voices)
     if len(voices) > 1:
         raise Drop("multi-voice")
     if voices:

@@ -12,6 +12,7 @@ two share the position played, the tempo, the temperature, and an epoch that
 
 from __future__ import annotations
 
+import io
 import itertools
 import multiprocessing as mp
 import os
@@ -78,7 +79,7 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
             raise AbcgenError(f"{config.abc} holds no tune (no K: line)")
         while True:
             for text in texts:  # line by line, so that the first bars go out first
-                yield "", iter(text.splitlines(keepends=True))
+                yield "", iter(io.StringIO(text, newline="\n"))  # `\n` ends lines, no other
     from abcgen.exported import DEFAULT_MODEL
     from abcgen.runtime.abc.header import canonical_meter
     from abcgen.runtime.generate.constraints import BatchConstraint

@@ -154,7 +154,7 @@ def _max_chars(request: Request, prime: str, formed: bool) -> int:
         return DEFAULT_MAX_CHARS
     # about 1.5 characters per unit note plus a bar line; the header is ~20 more
     meter, unit = Fraction(3, 4), Fraction(1, 8)
-    for line in prime.splitlines():
+    for line in prime.split("\n"):
         if line.startswith("M:") and "/" in line:
             top, bottom = line[2:].split("/")
             meter = Fraction(sum(int(n) for n in top.split("+")), int(bottom))
