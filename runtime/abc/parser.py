@@ -177,6 +177,7 @@ class Parser(NoteTokens, FieldTokens):
         self._accidentals.clear()
 
     def _close_open_parts(self, t: Token) -> None:
+        self.spaced = True  # a bar line breaks a beam, as a space does (where lines break)
         if self.open_chord is not None:  # abc2midi reads on into the next bar: so do we
             self._error(t, "chord not closed before the bar line")
         if self.in_grace:

@@ -88,23 +88,29 @@ class Reference:
         return [m for m in self.messages if (b := _BAR.search(m.text)) and not b[4]]
 
 
-def run_abc2midi(text: str, *, written_order: bool = False, timeout: float = 30) -> Reference:
-    """Run the real abc2midi on one tune (the first, if several) and read its output."""
+def run_abc2midi(
+    text: str, *, written_order: bool = False, neutral: bool = True, timeout: float = 30
+) -> Reference:
+    """Run the real abc2midi on one tune (the first, if several) and read its output.
+    `neutral=False` plays the tune as written, abc2midi's habits and all (options and
+    `neutralise` unused): to tell whether two texts of a tune play the same."""
     exe = shutil.which("abc2midi")
     if exe is None:
         raise AbcgenError("abc2midi not found: install it (Debian/Ubuntu: apt install abcmidi)")
-    source = "\n".join(_PREFIX) + "\n" + neutralise(text, written_order=written_order)
+    prefix = _PREFIX if neutral else [] if text.startswith("X:") else _PREFIX[:1]
+    body = neutralise(text, written_order=written_order) if neutral else text
+    source = "\n".join([*prefix, body])
     with tempfile.TemporaryDirectory(prefix="abcgen-abc2midi-") as tmp:
         abc, mid = Path(tmp) / "tune.abc", Path(tmp) / "tune.mid"
         abc.write_text(source, encoding="utf-8")
         try:
             run = subprocess.run(
-                [exe, str(abc), "-o", str(mid), *_OPTIONS],
+                [exe, str(abc), "-o", str(mid), *(_OPTIONS if neutral else [])],
                 capture_output=True, text=True, errors="replace", timeout=timeout, cwd=tmp,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
             raise AbcgenError(f"abc2midi took longer than {timeout:g} s") from None
-        reference = Reference(messages=_messages(run.stdout, len(_PREFIX)))
+        reference = Reference(messages=_messages(run.stdout, len(prefix)))
         if mid.exists():
             reference.notes = _read_notes(mid)
     return reference
