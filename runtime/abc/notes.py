@@ -26,10 +26,27 @@ _DECORATIONS = set(".~HLMOPSTuvR")
 _CHORD_SYMBOL = re.compile(r"\(?[A-G]|N\.?C\.?")
 
 
-def broken_factors(mark: str) -> tuple[Fraction, Fraction]:
-    """What `>`, `<<`... multiply the first and the second note by."""
-    longer, shorter = BROKEN[mark.replace("<", ">")]
+def broken_factors(mark: str, ratio: tuple[int, int] = (3, 1)) -> tuple[Fraction, Fraction]:
+    """What `>`, `<<`... multiply the first and the second note by. `ratio` is the
+    n:m of `%%MIDI ratio n m` for `>` and `<`; as in abc2midi, `>>` and `>>>` keep theirs."""
+    if len(mark) == 1:
+        n, m = ratio
+        longer, shorter = Fraction(2 * n, n + m), Fraction(2 * m, n + m)
+    else:
+        longer, shorter = BROKEN[mark.replace("<", ">")]
     return (shorter, longer) if mark[0] == "<" else (longer, shorter)
+
+
+_RATIO = re.compile(r"(?:%%|I:)\s*MIDI\s+ratio\b\s*(\d*)\s*(\d*)")
+
+
+def midi_ratio(text: str) -> tuple[int, int] | None:
+    """The n:m of a `%%MIDI ratio n m` line or an `I:MIDI ratio n m` field: (0, 0) if
+    it cannot be read, None if `text` is something else."""
+    m = _RATIO.match(text)
+    if m is None:
+        return None
+    return (int(m[1]), int(m[2])) if m[1] and m[2] and int(m[1]) and int(m[2]) else (0, 0)
 
 
 def tuplet_q(p: int, compound: bool) -> int:
@@ -43,6 +60,10 @@ def pitch(step: str, octave: int, alter: int) -> Pitch:
     if found is None:
         found = _PITCHES.setdefault((step, octave, alter), Pitch(step, octave, alter))
     return found
+
+
+def _units(x: Fraction) -> str:
+    return str(x) if x.denominator > 1 else str(x.numerator)
 
 
 PROPAGATION = ("not", "octave", "pitch")  # `%%propagate-accidentals` values
@@ -251,7 +272,10 @@ class NoteTokens:
 
     def _on_broken(self, t: Token) -> None:
         group = self._last_group
-        if group is None or group.grace or self.open_chord is not None:
+        if group is not None and group.grace:  # `f{gf}>e`: joins f and e, as in abc2midi
+            group = next((h for h in reversed(self.held) if isinstance(h, Group) and not h.grace),
+                         None)  # fmt: skip
+        if group is None or self.open_chord is not None:
             return self._error(t, "broken rhythm without a note before it")
         self._broken = (group, t)
 
@@ -262,7 +286,7 @@ class NoteTokens:
         self._broken = None
         if first.written != second.written:
             return self._error(mark, "broken rhythm between notes of different lengths is ignored")
-        longer, shorter = broken_factors(mark.text)
+        longer, shorter = broken_factors(mark.text, self.broken_ratio)
         first.written *= longer
         second.written *= shorter
 
@@ -273,9 +297,17 @@ class NoteTokens:
         self._decorations = []
 
     def _on_chord_close(self, t: Token) -> None:
-        if self.open_chord is None:
+        chord = self.open_chord
+        if chord is None:
             return self._error(t, "']' without '['")
-        self._close_chord(t, self._length(t.match["clen"], t))
+        multiple = self._length(t.match["clen"], t)
+        if t.match["clen"] and chord.written not in (None, self.unit):
+            inside = chord.written / self.unit
+            self._warn(t, f"a chord with lengths inside and after ']': abcgen plays "
+                          f"{_units(inside * multiple)} units ({_units(inside)} x "
+                          f"{_units(multiple)}, as ABC 2.1 says), abc2midi "
+                          f"{_units(multiple)} (the length after ']' alone)")
+        self._close_chord(t, multiple)
 
     def _close_chord(self, t: Token, multiple: Fraction) -> None:
         chord, self.open_chord = self.open_chord, None

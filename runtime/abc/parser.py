@@ -92,6 +92,7 @@ class Parser(NoteTokens, FieldTokens):
         self._tied: dict[tuple[str, int], int] = {}  # pitches tied into the next group
         self._tie_heads: list[Head] = []  # the notes tied into the next group
         self._broken: tuple[Group, Token] | None = None  # `>` waiting for its second note
+        self.broken_ratio = (3, 1)  # `>` plays 3:1 unless `%%MIDI ratio` says otherwise
         self._tuplet = (3, 2, Fraction(2, 3))  # p, q, q/p of the open tuplet
         self._tuplet_index = 0
         self._decorations: list[str] = []

@@ -9,8 +9,8 @@ its playback habits are turned off or undone (see ../shared/notes/real-parts.md)
   notes together);
 - decorations it plays as extra or shorter notes (`~ T R H .`, `!..!`, `+..+`)
   are blanked out; R: (hornpipe swing), I: and the tune's own `%%` directives
-  (`%%MIDI transpose`...) are commented out, all but `%%propagate-accidentals`,
-  which the parser reads too;
+  (`%%MIDI transpose`...) are commented out, all but `%%propagate-accidentals`
+  and `%%MIDI ratio` (also as `I:MIDI ratio`), which the parser reads too;
 - every note starts one tick late: onsets are moved back by that tick.
 
 P: (part order) is kept: abc2midi plays the parts in the header's order, as
@@ -57,6 +57,7 @@ _MUSIC = re.compile(
     |(?P<ending>\[\d+(?:[,-]\d+)*)""",
     re.X,
 )
+_KEPT = re.compile(r"%%propagate-accidentals|(?:%%|I:)\s*MIDI\s+ratio\b")  # the parser reads them
 TICKS_PER_WHOLE = 1920  # abc2midi writes 480 ticks per quarter note
 
 
@@ -122,10 +123,10 @@ def neutralise(text: str, *, written_order: bool = False) -> str:
     in_body = False
     for i, line in enumerate(lines):
         if re.match(r"[A-Za-z+]:", line):
-            if line[0] in "XRI" or (line[0] == "P" and written_order):
+            if (line[0] in "XRI" and not _KEPT.match(line)) or (line[0] == "P" and written_order):
                 lines[i] = "%" + line
             in_body = in_body or line[0] == "K"
-        elif line.startswith("%%") and not line.startswith("%%propagate-accidentals"):
+        elif line.startswith("%%") and not _KEPT.match(line):
             lines[i] = "% " + line[2:]  # the tune's own playback directives
         elif in_body and not line.startswith("%"):
             lines[i] = _MUSIC.sub(lambda m: _edit(m, written_order), line)
