@@ -15,12 +15,12 @@ import re
 from typing import NamedTuple
 
 from abcgen.runtime.abc.lexer import BODY
-from abcgen.runtime.abc.tune import lines
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
 
 _FIELD = re.compile(r"[A-Za-z+]:")
 _SECTION_END = re.compile(r"\|\]|\|\||:\||::")
+_CLOSER = {"string": '"', "inline": "]"}  # tokens that end at their mark, else at the line end
 
 
 def format_abc(
@@ -31,7 +31,9 @@ def format_abc(
     The parser reads the result as it read `tune_text`: the same notes, bars and fields."""
     if bars_per_line < 1:
         raise AbcgenError(f"bars_per_line must be at least 1, got {bars_per_line}")
-    header, body = _split_header(lines(tune_text.strip(" \t\n")))
+    # Lines end at `\n` alone, as the parser reads them (`abc_file` made CR ends `\n`).
+    text = tune_text.strip(" \t\r\n")
+    header, body = _split_header([line.rstrip("\r") for line in text.split("\n")])
     titles = [f"T:{title}"] if title else [h for h in header if h.startswith("T:")]
     keys = [h for h in header if h.startswith("K:")] or ["K:C"]
     others = [h for h in header if not h.startswith(("X:", "T:", "K:"))]
@@ -96,9 +98,10 @@ def _strip_comment(line: str) -> str:
 def _music_text(line: str) -> str:
     """A music line as the parser reads it, ready to join to its neighbours: without
     its comment and its line-end `\\`, and without what only the line's end closes:
-    a `!` or `+` with no partner on the line (ignored there, it would pair with one
-    on the next), a string or inline field left open (an error that would swallow
-    the next line)."""
+    a string or inline field left open (an error that would swallow the next line),
+    a `!` or `+` with no partner on the line (ignored there; joined, it would pair
+    with one on the next line). Between two tokens such a `!` becomes a back quote,
+    which every reader ignores too, so that `G!2` does not become `G2`."""
     kept = []
     pos = 0
     while pos < len(line):
@@ -109,9 +112,11 @@ def _music_text(line: str) -> str:
         if kind == "deco" and len(text) > 1 and text[-1] != text[0]:
             text = text[0]  # lone, as the lexer reads it: the rest is read on
         pos += len(text)
-        open_end = kind in ("string", "inline") and (len(text) < 2 or text[-1] not in '"]')
-        if not open_end and not (kind == "deco" and len(text) == 1 and text in "!+"):
-            kept.append(text)
+        if kind in _CLOSER and (len(text) < 2 or text[-1] != _CLOSER[kind]):
+            continue
+        if kind == "deco" and text in ("!", "+"):
+            text = "`" if kept and kept[-1][-1:] not in " \t" and line[pos:pos + 1].strip() else ""
+        kept.append(text)
     text = "".join(kept).rstrip(" \t")
     return text[:-1] if text.endswith("\\") else text
 
