@@ -10,11 +10,14 @@ from fractions import Fraction
 
 import mido
 import pytest
+from test_performance import notes_and_tempi, play
 
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.repeats import expand
 from abcgen.runtime.evaluate.abc2midi import comparable, first_difference, run_abc2midi
 from abcgen.runtime.formats.midi import tune_to_midi
+from abcgen.runtime.formats.musicxml import tune_to_musicxml
+from abcgen.runtime.live.performance import Style
 
 pytestmark = pytest.mark.skipif(shutil.which("abc2midi") is None, reason="needs abc2midi")
 
@@ -97,3 +100,34 @@ def test_unisons_are_struck_twice_as_abc2midi_does():
     assert note_ons(reread) == [67, 71, 74, 74, 74, 74, 76, 76]
     reference = run_abc2midi(text, neutral=False)
     assert note_ons(reread) == sorted(n.pitch for n in reference.notes)
+
+
+OVERLAYS = [
+    "^F2 A2 c2 d2 & F8|F8|]",  # each voice its own accidentals
+    "A2 B2 c2 d2 & F4 ^G4|G8|]",
+    "A2 B2 c2 d2 & F2 G2 A2 B2 & D8|e8|]",  # three voices
+    "A2 B2 c2 d2 & F4|e8|]",  # an overlaid voice short of the bar
+    "A2 B2 c2 d2 & F4 G4 A4|e8|]",  # and one past it: it runs on
+    "A2 B2- & F8|B4 c4|]",  # the first voice's tie waits for it
+    "A>B c2 d2 e2 & [FA]8|e8|]",
+    "(& A2 B2 c2 d2 | e8 & F4- F4 | F4-F2 D2 &) | f8 |]",  # over bar lines
+    "A4 (& B2 c2 | d8 & F2 | G8 &) | f8 |]",  # from the start of the bar of `(&`
+    "|: A2 B2 c2 d2 & F8 :| e8 |]",
+]
+
+
+@pytest.mark.parametrize("body", OVERLAYS)
+def test_voice_overlays_play_as_in_abc2midi(body):
+    text = tune(body)
+    agree(text)  # valid, too: bars are measured by the first voice
+    parsed = parse(text)
+    first = [n for n in parsed.notes if n.voice == 1]
+    score = tune_to_musicxml(parsed)  # the score shows the first voice
+    assert score.count("<note") == len(first)
+    # Live playback, as the text streams in, sounds the same, but for voices laid over
+    # the tune's first note, which goes out before they are read (runtime/live/performance.py).
+    text = tune("e8|" + body)
+    whole, _ = play(text, Style(seed=1))
+    for chunk in (1, 5):
+        streamed, _ = play(text, Style(seed=1), chunk=chunk)
+        assert notes_and_tempi(streamed) == notes_and_tempi(whole)

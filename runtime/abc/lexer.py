@@ -32,6 +32,7 @@ BODY = re.compile(
     |(?P<chord_open>\[)
     |(?P<grace_open>\{{/?)
     |(?P<grace_close>\}})
+    |(?P<overlay>\(&|&\)?)
     |(?P<tuplet>\((?P<p>\d{{1,2}})(?::(?P<q>\d{{0,2}})(?::(?P<r>\d{{0,2}}))?)?)
     |(?P<slur_open>\()
     |(?P<slur_close>\))

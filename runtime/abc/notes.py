@@ -368,7 +368,4 @@ class NoteTokens:
         self._warn(t, f"lone {t.text[0]!r} ignored")
 
     def _on_other(self, t: Token) -> None:
-        if t.text == "&":
-            self._warn_once("voice", t.line, t.col, "voice overlay '&' is not supported")
-        else:
-            self._error(t, f"unexpected {t.text!r}")
+        self._error(t, f"unexpected {t.text!r}")

@@ -43,10 +43,11 @@ from abcgen.runtime.abc.notes import (
     Marker,
     NoteTokens,
 )
+from abcgen.runtime.abc.overlay import Overlay, OverlayTokens
 from abcgen.runtime.abc.repeats import open_repeat
 
 _SILENT = {"ignored"}
-_EMITTING = {"inline", "field", "line", "music", "blank"}  # tokens that emit events now
+_EMITTING = {"inline", "field", "line", "music", "blank", "overlay"}  # what is held goes first
 
 
 def parse(text: str) -> Tune:
@@ -58,7 +59,7 @@ def parse(text: str) -> Tune:
     return parser.tune
 
 
-class Parser(NoteTokens, FieldTokens):
+class Parser(NoteTokens, FieldTokens, OverlayTokens):
     """Reads one tune incrementally, so that live playback can render a tune
     while the model is still writing it.
 
@@ -84,6 +85,7 @@ class Parser(NoteTokens, FieldTokens):
         self.tuplet_left = 0
         self.slurs = 0
         self.spaced = True  # a space or line break since the last note (not in a chord)
+        self.overlay: Overlay | None = None  # voices after `&` (overlay.py)
         self._lexer = Lexer()
         self._out: list[Event] = []
         self._header: list[tuple[str, str, int, int]] = []  # name, value, line, col
@@ -160,6 +162,8 @@ class Parser(NoteTokens, FieldTokens):
     # -- bar lines ---------------------------------------------------------------
 
     def _on_bar(self, t: Token) -> None:
+        if self._overlay_bar():
+            return
         self._close_open_parts(t)
         text, ending = t.match["barline"], t.match["barending"]
         if ending and not takes_ending_number(text):
@@ -169,6 +173,8 @@ class Parser(NoteTokens, FieldTokens):
         self._accidentals.clear()
 
     def _on_ending(self, t: Token) -> None:
+        if self._overlay_bar():
+            return
         last = next((h for h in reversed(self.held) if not isinstance(h, Marker)), None)
         if isinstance(last, BarLine) and last.ending is None:
             last.ending = t.text[1:]  # `:| [2`, `:|"D"[2`: the ending belongs to that bar line
@@ -203,17 +209,20 @@ class Parser(NoteTokens, FieldTokens):
                 self._emit(replace(item.symbol, onset=self.time))
                 continue
             duration = item.written * item.scale if item.tuplet else item.written
+            voice = self.voice
+            bar = self.bars.index if voice == 1 else self.overlay.voice_bar
             for i, h in enumerate(item.heads):
                 self._emit(
-                    Note(self.time, duration, h.pitch, self.bars.index, h.line, h.col, item.written,
+                    Note(self.time, duration, h.pitch, bar, h.line, h.col, item.written,
                          h.accidental, h.tie, item.grace, item.tuplet, i, item.invisible,
-                         item.measures, h.decorations, item.spaced)
+                         item.measures, h.decorations, item.spaced, voice)
                 )  # fmt: skip
             if item.grace:
                 continue
             self._last = (item.heads[0].line, item.heads[0].col)
             self.time += duration
-            self._report(self.bars.add(item.measures))
+            if voice == 1:  # the first voice fills the bars
+                self._report(self.bars.add(item.measures))
 
     def _emit(self, event: Event) -> None:
         self._out.append(event)
@@ -237,6 +246,8 @@ class Parser(NoteTokens, FieldTokens):
         if self.in_grace:
             self._error_at(*self._last, "grace notes not closed")
         self._release()
+        if self.overlay is not None:
+            self._end_overlay()
         self._ties_end(set())
         if self.tuplet_left:
             self._warn_once("tuplet", *self._last, "tuplet not complete at the end of the tune")

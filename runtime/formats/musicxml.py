@@ -59,8 +59,10 @@ _DECORATIONS = {
 
 
 def tune_to_musicxml(tune: Tune, *, title: str | None = None, program: int = 0) -> str:
-    """The tune as a MusicXML 4.0 score-partwise document; `program` is 0-based GM."""
-    measures = layout(tune)
+    """The tune as a MusicXML 4.0 score-partwise document; `program` is 0-based GM.
+    The score shows the first voice of a voice overlay (`&`) only."""
+    events = [e for e in tune.events if not (isinstance(e, Note) and e.voice > 1)]
+    measures = layout(replace(tune, events=events) if len(events) < len(tune.events) else tune)
     title = title or tune.title or "Untitled"
 
     root = ET.Element("score-partwise", version="4.0")
