@@ -14,6 +14,7 @@ import io
 import random
 import re
 import signal
+import time
 import traceback
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -125,23 +126,29 @@ class TooLong(Exception):
 
 @contextmanager
 def time_limit(seconds: float):
+    """TooLong if the block runs past `seconds`; an alarm set before (pytest-timeout's)
+    is set again after, less the time spent."""
     def alarm(signum, frame):
         raise TooLong(f"still running after {seconds:g} s")
 
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    handler = signal.signal(signal.SIGALRM, alarm)
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.signal(signal.SIGALRM, handler)
+        if outer:
+            left = max(outer - (time.monotonic() - start), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 def beyond_caps(tune: Tune) -> str | None:
     """Why the writers may take unbounded time or memory on this tune (a note of a
     thousand whole notes, `L:99999/1`, a P: order playing millions of notes), or None.
     Capping those is issue 21, item 6 (runtime/abc/limits.py of the output-safety
-    work), tested in `test_writers_refuse_what_is_beyond_their_caps`."""
+    work), tested in `test_convert_refuses_what_is_beyond_the_writers`."""
     longest = max((n.duration / max(n.measures, 1) for n in tune.notes), default=Fraction(0))
     if longest > 64:
         return f"a note of {float(longest):.0f} whole notes"
