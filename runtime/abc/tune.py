@@ -49,13 +49,7 @@ class Normalised:
 
 
 _X_LINE = re.compile(r"^X:", re.M)
-LINE_END = re.compile(r"\r\n?")
-
-
-def lines(text: str) -> list[str]:
-    """The lines of ABC text, split at `\\n`, `\\r\\n` and `\\r` only (`str.splitlines`
-    also splits at form feeds, U+0085, U+2028 and others, which a title may hold)."""
-    return LINE_END.sub("\n", text).split("\n")
+LINE_END = re.compile(r"\r\n?")  # with `\n`, the only line ends (not U+0085, U+2028...)
 
 
 def split_tunebook(text: str) -> list[str]:
@@ -225,7 +219,7 @@ def normalise(raw: str, *, keep_chords: bool = False, fragment: bool = False) ->
 
 
 def _normalise(raw: str, keep_chords: bool, fragment: bool, steps: Counter[str]) -> str:
-    raw_lines = lines(raw)
+    raw_lines = LINE_END.sub("\n", raw).split("\n")  # not str.splitlines: see LINE_END
     if any(len(line) > MAX_LINE for line in raw_lines):
         raise Drop("too-long-line")
     header: dict[str, str] = {}
