@@ -45,6 +45,9 @@ CASES = {
     # found by the fuzz (tests/test_parser_fuzz.py)
     "lone bang between tokens": "X:1\nT:t\nM:4/4\nL:1/8\nK:D\nE2=F2G!2F2 | ED-D3z\n=FD|]\n",
     "open string ending in ]": 'X:1\nT:t\nM:2/4\nL:1/8\nK:G\nGABc "D.C."[|]|]\nC."[|]|]\nC.|]\n',
+    # a header line missing its colon: abc2midi skips it; K:C was put before it
+    "stray line in the header": "X:411\nT:Romance\nM:2/4\nL:1/8\nN bars 13 and 21 are |f2ed|\n"
+                                "Z:Jack Campin\nK:G\nd2BB|B3 G|AAAB|d>cBz|]\n",
     "note and repeat at a line start": "X:1\nT:t\nM:2/4\nL:1/2\nK:G\n|:A|B|c|d|A:|\n",
 }
 
@@ -106,12 +109,18 @@ def test_every_held_out_tune_plays_the_same_after_convert(book, tmp_path, capsys
 @pytest.mark.timeout(3600)
 @needs_abc2midi
 def test_every_corpus_tune_plays_the_same_after_convert():
+    """abc2midi is asked about the tunes abcgen reads without an error: where a tune is
+    faulty the two may read it differently (`dc/d` ending a line, `/ ed` the next),
+    and convert keeps abcgen's reading."""
     changed = []
     for text in raw_tunes():
-        if not any(isinstance(e, Note) for e in parse(text).events):
+        tune = parse(text)
+        if not any(isinstance(e, Note) for e in tune.events):
             continue  # convert skips it
         converted = format_abc(text)
-        diff = same_events(parse(text), parse(converted)) or plays_differently(text, converted)
+        diff = same_events(tune, parse(converted))
+        if diff is None and tune.valid:
+            diff = plays_differently(text, converted)
         if diff:
             changed.append(f"{diff}\n{text}")
     assert not changed, f"{len(changed)} tunes changed; the first:\n{changed[0]}"

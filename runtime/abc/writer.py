@@ -74,7 +74,9 @@ def _split_header(lines: list[str]) -> tuple[list[str], list[str]]:
         elif line.startswith("%") and not line.startswith("%%") and not line.endswith("\\"):
             continue  # a comment
         elif not _FIELD.match(line) and not line.startswith("%"):
-            return header, lines[i:]
+            if not _key_follows(lines[i:]):
+                return header, lines[i:]
+            header.append(line)  # `N bars...` (a field without its colon) before K: stays
         else:
             verbatim = line.startswith("%") or line.endswith("\\")
             header.append(line if verbatim else _strip_comment(line))
@@ -82,6 +84,17 @@ def _split_header(lines: list[str]) -> tuple[list[str], list[str]]:
                 return header, lines[i + 1 :]
         continued = line.endswith("\\")
     return header, []
+
+
+def _key_follows(lines: list[str]) -> bool:
+    """Whether a K: line comes before the next blank line: then what stands before it
+    is the header abc2midi reads (it skips a stray line there), not music."""
+    for line in lines:
+        if not line.strip(" \t"):
+            return False
+        if line.startswith("K:"):
+            return True
+    return False
 
 
 def _strip_comment(line: str) -> str:
