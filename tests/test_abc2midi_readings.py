@@ -131,3 +131,13 @@ def test_voice_overlays_play_as_in_abc2midi(body):
     for chunk in (1, 5):
         streamed, _ = play(text, Style(seed=1), chunk=chunk)
         assert notes_and_tempi(streamed) == notes_and_tempi(whole)
+
+
+def test_an_overlaid_voice_of_another_length_is_played_and_warned():
+    parsed = parse(tune("A2 B2 c2 d2 & F4|e8|A2 B2 c2 d2 & F4 G4 A4|e8|]"))
+    assert [d.message for d in parsed.diagnostics] == [
+        "voice 2 of the overlay is 4 units shorter than the first; played as written, as "
+        "abc2midi does",
+        "voice 2 of the overlay is 4 units longer than the first; played as written, as "
+        "abc2midi does"]
+    assert parsed.valid and [n.onset for n in parsed.notes if n.pitch.midi == 76] == [1, 3]

@@ -63,7 +63,7 @@ class OverlayTokens:
             o.main = (self.time, self._accidentals, self._tied, self._tie_heads, self._broken,
                       self.tuplet_left)  # fmt: skip
         else:
-            self._ties_end(set())
+            self._voice_ends(o)
         o.voice, o.voice_bar = o.voice + 1, o.bar
         self.time = o.start
         self._accidentals = Accidentals(self._accidentals.mode)
@@ -74,9 +74,20 @@ class OverlayTokens:
         o, self.overlay = self.overlay, None
         if o.main is None:
             return
-        self._ties_end(set())
+        self._voice_ends(o)
         (self.time, self._accidentals, self._tied, self._tie_heads, self._broken,
          self.tuplet_left) = o.main  # fmt: skip
+
+    def _voice_ends(self, o: Overlay) -> None:
+        """An overlaid voice is done: its ties must have found their notes, and a voice
+        shorter or longer than the first is worth a word (abc2midi warns too)."""
+        self._ties_end(set())
+        diff = self.time - o.main[0]
+        if diff:
+            what = "longer" if diff > 0 else "shorter"
+            self._warn(Token("", "", None, *self._last),
+                       f"voice {o.voice} of the overlay is {abs(diff) / self.unit} units {what} "
+                       "than the first; played as written, as abc2midi does")
 
     def _overlay_bar(self) -> bool:
         """At a bar line: True if it belongs to an overlaid voice (`(&`: no bar of the
