@@ -198,7 +198,7 @@ def exercise(text: str, writers: tuple[str, ...], found: Counter) -> list[str]:
         problems.append(f"abc round trip changed the music: {diff}")
     caps = None if CAPPED else beyond_caps(tune)
     if caps is not None:
-        found[f"beyond caps (item 6): {caps.split(' of ')[0]}"] += 1
+        found["beyond caps (item 6)"] += 1
         return problems
     for writer in writers:
         try:

@@ -20,6 +20,7 @@ from abcgen.runtime.errors import AbcgenError
 
 _FIELD = re.compile(r"[A-Za-z+]:")
 _SECTION_END = re.compile(r"\|\]|\|\||:\||::")
+_BLANK_LINES = re.compile(r"\A(?:[ \t\r]*\n)+")
 _CLOSER = {"string": '"', "inline": "]"}  # tokens that end at their mark, else at the line end
 
 
@@ -32,7 +33,7 @@ def format_abc(
     if bars_per_line < 1:
         raise AbcgenError(f"bars_per_line must be at least 1, got {bars_per_line}")
     # Lines end at `\n` alone, as the parser reads them (`abc_file` made CR ends `\n`).
-    text = tune_text.strip(" \t\r\n")
+    text = _BLANK_LINES.sub("", tune_text).rstrip(" \t\r\n")  # (` X:1` is music: kept)
     header, body = _split_header([line.rstrip("\r") for line in text.split("\n")])
     titles = [f"T:{title}"] if title else [h for h in header if h.startswith("T:")]
     keys = [h for h in header if h.startswith("K:")] or ["K:C"]
@@ -77,6 +78,7 @@ def _split_header(lines: list[str]) -> tuple[list[str], list[str]]:
             if not _key_follows(lines[i:]):
                 return header, lines[i:]
             header.append(line)  # `N bars...` (a field without its colon) before K: stays
+            continue  # (the parser reads it as music: its `\` continues nothing)
         else:
             verbatim = line.startswith("%") or line.endswith("\\")
             header.append(line if verbatim else _strip_comment(line))
