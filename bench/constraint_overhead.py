@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from abcgen.exported import DEFAULT_MODEL
-from abcgen.runtime.generate.constraints import Constraint
-from abcgen.runtime.generate.form_rules import PENDING
-from abcgen.runtime.generate.forms import form_choice
-from abcgen.runtime.generate.model import Model
-from abcgen.runtime.generate.rules import Rules
+from abcgen.runtime.constrain.forms import PENDING, form_choice
+from abcgen.runtime.constrain.mask import Constraint
+from abcgen.runtime.constrain.rules import Rules
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.runtime.generate.sampling import SamplingOptions, sample_checked
 
 

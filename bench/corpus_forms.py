@@ -4,7 +4,7 @@
 
 Reads every tune of the split with `abc.form.read_form` and prints, per meter
 with at least 100 tunes, the forms a `--form` can ask for that at least 1 % (and
-3) of them use, with their shares (runtime/generate/forms.py holds this table;
+3) of them use, with their shares (runtime/constrain/forms.py holds this table;
 docs/DESIGN.md shows it), then the most common forms as read, and the time the
 form reader took per tune.
 """
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from abcgen.runtime.abc.corpus import load_splits
-from abcgen.runtime.evaluate.forms import auto_table, summarise_forms, tune_form
+from abcgen.runtime.evaluate.form_stats import auto_table, summarise_forms, tune_form
 
 
 def main() -> None:

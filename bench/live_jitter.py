@@ -34,7 +34,7 @@ from pathlib import Path
 
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.abc.corpus import default_corpus_paths, raw_tunes
-from abcgen.runtime.abc.tune import split_tunebook
+from abcgen.runtime.abc.normalise import split_tunebook
 from abcgen.runtime.live.performance import Performance, Style
 from abcgen.runtime.live.playback import whole_note_seconds
 

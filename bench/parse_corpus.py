@@ -24,7 +24,7 @@ from abcgen.runtime.abc import repeats
 from abcgen.runtime.abc.corpus import build_corpus, raw_tunes
 from abcgen.runtime.abc.parser import Parser, parse
 from abcgen.runtime.evaluate.abc2midi import comparable, first_difference, run_abc2midi
-from abcgen.runtime.formats.convert import read_tunes
+from abcgen.runtime.formats.outputs import read_tunes
 
 HELD_OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "heldout"
 

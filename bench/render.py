@@ -34,10 +34,9 @@ from abcgen.runtime.formats.audio import encode, render_midi
 from abcgen.runtime.formats.midi import tune_to_midi
 from abcgen.runtime.formats.soundfonts import find_soundfont
 from abcgen.runtime.formats.svg import tune_to_svg
-from abcgen.runtime.generate.constraints import BatchConstraint
 from abcgen.runtime.generate.generator import generate
-from abcgen.runtime.generate.model import Model
-from abcgen.runtime.generate.sampling import SamplingOptions
+from abcgen.runtime.generate.onnx_model import Model
+from abcgen.runtime.generate.params import GeneratorParams
 
 DEBIAN = ["libfluidsynth3", "fluidsynth", "timgm6mb-soundfont", "fluid-soundfont-gm"]
 
@@ -52,9 +51,8 @@ def in_process(model_path: Path, tunes: int) -> None:
     model, font = Model(model_path), find_soundfont()
     gen, svg, wav, seconds = [], [], [], []
     for seed in range(1, tunes + 1):
-        mask = BatchConstraint(model.info.vocab, 1)
-        took, made = clock(lambda seed=seed, mask=mask: generate(
-            model, num=1, sampling=SamplingOptions(), seed=seed, mask=mask))
+        params = GeneratorParams(seed=seed, form="free")
+        took, made = clock(lambda params=params: generate(model, params))
         gen.append(took)
         tune = parse(format_abc(made[0].text, index=1, title=f"seed {seed}"))
         svg.append(clock(lambda tune=tune: tune_to_svg(tune))[0])

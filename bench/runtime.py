@@ -44,7 +44,7 @@ CHARS = 300  # per tune in the throughput and cold start runs (a typical tune's 
 def random_models(folder: Path) -> dict[str, tuple[Path, Path]]:
     import torch
 
-    from abcgen.runtime.abc.tune import BOS, EOS
+    from abcgen.runtime.abc.normalise import BOS, EOS
     from abcgen.trainer import checkpoint
     from abcgen.trainer.export import export
     from abcgen.trainer.model import CharLSTM, ModelConfig
@@ -78,7 +78,7 @@ def step_macs(info) -> int:
 
 
 def step_latency(name: str, onnx_path: Path, ckpt: Path | None) -> None:
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
 
     info = Model(onnx_path).info
     macs = step_macs(info)
@@ -115,7 +115,7 @@ def step_worker(threads: int, onnx_path: Path, ckpt: Path | None) -> None:
     """Floor and steps timed in alternating rounds, so that a change in the machine's
     load between measurements shifts them all alike. Prints JSON {label: [best, median]}."""
     from abcgen.runtime.generate.generator import Generator
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
 
     model = Model(onnx_path, threads=threads)
     cols, macs = 1024, step_macs(model.info)
@@ -194,7 +194,8 @@ class NoEnd:
 
 def throughput(name: str, onnx_path: Path) -> None:
     from abcgen.runtime.generate.generator import generate
-    from abcgen.runtime.generate.model import Model
+    from abcgen.runtime.generate.onnx_model import Model
+    from abcgen.runtime.generate.params import GeneratorParams
 
     print(f"\n[throughput, {CHARS} chars per tune, sampling included] {name}")
     for threads in sorted({1, os.cpu_count() or 1}):
@@ -203,8 +204,8 @@ def throughput(name: str, onnx_path: Path) -> None:
         for batch in (1, 8, 32, 128):
             mask = NoEnd(model.info, batch)
             start = time.perf_counter()
-            generate(model, "M:6/8\nL:1/8\nK:D\n", num=batch, max_chars=CHARS, seed=0,
-                     mask=mask)
+            generate(model, GeneratorParams(meter="6/8", key="D", num=batch, max_chars=CHARS,
+                                            seed=0), mask=mask)
             line.append(f"batch {batch}: {batch * CHARS / (time.perf_counter() - start):8,.0f}")
         print(f"  {threads} thread(s)  " + "  ".join(line) + "  chars/s")
 

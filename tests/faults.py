@@ -14,12 +14,25 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = os.geteuid() == 0
+BIN = Path(sys.executable).parent  # the installed scripts: abcgen, abcgen-train, ...
+
+
+def command(name: str, *args: object, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    """An installed command run as a user runs it (`kw`: env, cwd, stdout, preexec_fn...)."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    return subprocess.run([str(BIN / name), *map(str, args)], stderr=subprocess.PIPE, text=True,
+                          timeout=timeout, **kw)
+
+
+def abcgen(*args: object, **kw) -> subprocess.CompletedProcess:
+    return command("abcgen", *args, **kw)
 
 
 @contextlib.contextmanager

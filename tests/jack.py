@@ -222,13 +222,16 @@ def _receive(client: str, path: str) -> None:
     # Polled, not a callback: a callback runs Python in JACK's realtime thread, which
     # then misses its cycle on a busy machine. rtmidi stamps each message in that thread.
     with open(path, "w") as out:
-        while not stop:
+        while True:
+            done = bool(stop)  # asked to stop: write what has arrived, then stop
             while (event := midi_in.get_message()) is not None:
                 message, delta = event
                 clock += delta
                 if message != [0xFE]:  # Active Sensing: a keep-alive, not music
                     out.write(f"{clock:.6f} {bytes(message).hex()}\n")
             out.flush()
+            if done:
+                break
             time.sleep(0.002)
     midi_in.close_port()
 

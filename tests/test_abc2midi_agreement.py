@@ -16,9 +16,9 @@ from fractions import Fraction
 import pytest
 
 from abcgen.runtime.abc.corpus import raw_tunes
+from abcgen.runtime.abc.normalise import normalise
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.repeats import expand
-from abcgen.runtime.abc.tune import normalise
 from abcgen.runtime.evaluate.abc2midi import (
     RefNote,
     comparable,

@@ -12,27 +12,14 @@ import os
 import pty
 import resource
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import mido
 import pytest
-from faults import locked, one_error_line, protect
-
-BIN = Path(sys.executable).parent  # the installed scripts: abcgen, abcgen-train, ...
+from faults import BIN, abcgen, command, locked, one_error_line, protect
 
 TUNE = "X:{n}\nT:{title}\nM:4/4\nL:1/8\nK:G\nGABc dedB|dedB A4|]\n"
-
-
-def command(name: str, *args: object, env: dict | None = None, cwd: Path | None = None,
-            preexec_fn=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / name), *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, preexec_fn=preexec_fn, timeout=timeout)
-
-
-def abcgen(*args: object, **kw) -> subprocess.CompletedProcess:
-    return command("abcgen", *args, **kw)
 
 
 def book(path: Path, *titles: str) -> Path:
@@ -139,6 +126,15 @@ def test_prefix_characters_the_model_cannot_write_are_named(model):
     one_error_line(done.stderr, "'中' (CJK UNIFIED IDEOGRAPH-4E2D)")
 
 
+def test_a_prefix_with_its_own_header_lines_is_read_as_a_prime_is(model):
+    """X:, T: and comments are not music: normalising drops them, so their characters
+    ('X', 'T' are none the model writes) are not held against the prefix."""
+    done = abcgen("generate", "--model", model, "--seed", 3, "--prefix",
+                  "X:7\nT:My Tune % mine\nM:6/8\nL:1/8\nK:D\n|:FAd")
+    assert done.returncode == 0, done.stderr
+    assert "M:6/8\nL:1/8\nK:D\n|:FAd" in done.stdout and "My Tune" not in done.stdout
+
+
 def test_a_vocabulary_of_multi_character_tokens_breaks_the_contract(model, tmp_path):
     import json
 
@@ -159,21 +155,32 @@ def test_a_vocabulary_of_multi_character_tokens_breaks_the_contract(model, tmp_p
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["abcgen", "generate", "--temperature", "-1"], "'--temperature': -1.0 is not in the range"),
+    (["abcgen", "generate", "--temperature", "-1"], "temperature must be a finite number >= 0"),
+    (["abcgen", "generate", "--temperature", "1e-39"], "temperature must be 0 (the likeliest)"),
+    (["abcgen-live", "--temperature", "-1"], "temperature must be a finite number >= 0"),
     (["abcgen", "generate", "--top-k", "-3"], "'--top-k': -3 is not in the range"),
     (["abcgen", "generate", "--num", "0"], "'--num': 0 is not in the range"),
-    (["abcgen", "generate", "--temperature", "inf"], "temperature must be a finite number"),
-    (["abcgen", "generate", "--temperature", "nan"], "temperature must be a finite number"),
+    (["abcgen", "generate", "--temperature", "inf"], "'--temperature': inf is not a finite number"),
+    (["abcgen", "generate", "--temperature", "nan"], "'--temperature': nan is not a finite number"),
     (["abcgen", "generate", "--key", "H"], "bad key 'H'"),
     (["abcgen", "generate", "--key", "H", "--meter", "4/4"], "bad key 'H'"),
     (["abcgen", "generate", "--bogus"], "no such option: --bogus"),
     (["abcgen", "convert", "book.abc"], "missing option '--output'"),
     (["abcgen", "convert", "book.abc", "-o", "o.mid", "--program", "200"], "'--program'"),
     (["abcgen", "check", "book.abc", "--tune", "0"], "'--tune': 0 is not in the range"),
-    (["abcgen", "eval", "m.onnx", "--temperatures", "inf"], "--temperatures must be positive"),
+    (["abcgen", "eval", "m.onnx", "--temperatures", "inf"], "--temperatures: temperature must"),
     (["abcgen-live", "--bpm", "5"], "'--bpm': 5.0 is not in the range"),
     (["abcgen-live", "--key", "H"], "bad key 'H'"),
     (["abcgen-train", "--epochs", "x"], "'--epochs': 'x' is not a valid int"),
+    (["abcgen", "generate", "--seed", "-1"], "'--seed': -1 is not in the range 0<=x<=4294967295"),
+    (["abcgen", "eval", "m.onnx", "--seed", "-1"], "'--seed': -1 is not in the range"),
+    (["abcgen-live", "--seed", "-1"], "'--seed': -1 is not in the range"),
+    (["abcgen-train", "--seed", "-1"], "'--seed': -1 is not in the range"),
+    (["abcgen-live", "--gap", "inf"], "'--gap': inf is not a finite number"),
+    (["abcgen-live", "--time-scale", "nan"], "'--time-scale': nan is not a finite number"),
+    (["abcgen-train", "--lr", "nan"], "'--lr': nan is not a finite number"),
+    (["abcgen-train", "--max-minutes", "inf"], "'--max-minutes': inf is not a finite number"),
+    (["abcgen", "convert", "book.abc", "-o", "o.mid", "--bpm", "inf"], "'--bpm': inf is not a"),
     (["abcgen-export", "best.pt"], "missing option '--out'"),
 ])
 def test_bad_values_get_one_error_line_in_every_command(tmp_path, argv, message):
@@ -182,6 +189,33 @@ def test_bad_values_get_one_error_line_in_every_command(tmp_path, argv, message)
     assert done.returncode == 2
     one_error_line(done.stderr, message)
     assert "RuntimeWarning" not in done.stderr
+
+
+def test_a_checkpoint_whose_weights_misfit_its_config_is_one_line(tmp_path):
+    torch = pytest.importorskip("torch")
+    from tiny_models import make_checkpoint
+
+    state = torch.load(make_checkpoint(tmp_path / "m.pt"), weights_only=True)
+    state["config"]["hidden"] = 64  # the weights are 48 wide
+    torch.save(state, tmp_path / "m.pt")
+    done = command("abcgen-export", "m.pt", "-o", "m.onnx", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    one_error_line(done.stderr, "m.pt: the weights do not fit the model config it holds: "
+                                "lstm.weight_ih_l0 has shape (192, 32), the config needs "
+                                "(256, 32) (and 8 more)")
+
+
+def test_a_latin1_validation_file_is_read_as_tunebooks_are(tmp_path):
+    pytest.importorskip("torch")
+    from tiny_models import make_checkpoint, real_tunes
+
+    make_checkpoint(tmp_path / "m.pt")
+    tunes = [*real_tunes(4), "M:3/4\nL:1/8\nK:G\nG2 A2 B2|\"Caf\u00e9\"c6|]"]
+    (tmp_path / "valid.txt").write_bytes("\n\n".join(tunes).encode("latin-1"))
+    done = command("abcgen-export", "m.pt", "--valid", "valid.txt", "-o", "m.onnx",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "m.onnx").stat().st_size > 0
 
 
 def test_a_hostile_checkpoint_is_refused_in_one_line_without_unsafe_advice(tmp_path):

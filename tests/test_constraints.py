@@ -13,14 +13,14 @@ from tiny_models import exported, real_tunes, vocab_of
 from typer.testing import CliRunner
 
 from abcgen.exported import DEFAULT_MODEL
+from abcgen.runtime.abc.normalise import BOS, EOS, split_tunebook
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import BOS, EOS, split_tunebook
+from abcgen.runtime.constrain.mask import Constraint
+from abcgen.runtime.constrain.rules import Rules
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-from abcgen.runtime.generate.constraints import BatchConstraint, Constraint
-from abcgen.runtime.generate.generator import generate
-from abcgen.runtime.generate.model import Model
-from abcgen.runtime.generate.rules import Rules
-from abcgen.runtime.generate.sampling import SamplingOptions
+from abcgen.runtime.generate.generator import Generator, generate
+from abcgen.runtime.generate.onnx_model import Model
+from abcgen.runtime.generate.params import GeneratorParams
 
 VOCAB = vocab_of(real_tunes())
 JIG = "M:6/8\nL:1/8\nK:G\n"
@@ -146,10 +146,12 @@ def test_prime_with_what_generation_never_writes(rules):
 
 
 def constrained(model: Model, prime: str, num: int, seed: int, max_chars: int = 300):
-    mask = BatchConstraint(model.info.vocab, num, max_chars=max_chars)
-    tunes = generate(model, prime, num=num, seed=seed, max_chars=max_chars, mask=mask,
-                     sampling=SamplingOptions(temperature=1.0))
-    return tunes, mask
+    params = GeneratorParams(prefix=prime, num=num, seed=seed, max_chars=max_chars, form="free")
+    gen = Generator(model, params)
+    gen.append(params.prime)
+    while not gen.is_done():
+        gen.generate_next()
+    return gen.results(), gen.mask
 
 
 @pytest.mark.parametrize("prime", ["", JIG, "M:4/4\nL:1/8\nK:Dmix\n", "M:3/4\nL:1/4\nK:Em\n"])
@@ -159,7 +161,8 @@ def test_random_model_tunes_are_all_valid_and_ended(model, prime):
     assert not invalid, invalid[0]
     assert all(t.ended for t in tunes)  # the length cap steered every tune to an end
     assert mask.fallbacks == 0 and mask.lost == 0
-    free = generate(model, prime, num=50, seed=11, max_chars=300)
+    free = generate(model, GeneratorParams(prefix=prime, num=50, seed=11, max_chars=300,
+                                           free=True))
     assert sum(parse(t.text).valid for t in free) < 25  # the model alone is hopeless
 
 

@@ -11,7 +11,7 @@ import pytest
 from cli import run
 
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.formats.convert import read_tunes
+from abcgen.runtime.formats.outputs import read_tunes
 
 BOOK = """\
 %abc-2.1

@@ -18,7 +18,7 @@ from abcgen.runtime.abc.corpus import (
     splits_sha256,
     write_splits,
 )
-from abcgen.runtime.abc.tune import NORMALISER_VERSION, normalise, split_of
+from abcgen.runtime.abc.normalise import NORMALISER_VERSION, normalise, split_of
 from abcgen.runtime.errors import AbcgenError
 
 JIG = "X:{n}\nT:Jig {n}\nM:6/8\nL:1/8\nK:D\n{body}\n"

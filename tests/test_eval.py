@@ -13,6 +13,7 @@ import pytest
 from tiny_models import exported, real_tunes
 from without import abcgen_without
 
+from abcgen.runtime.abc.corpus import read_split
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.writer import format_abc
 from abcgen.runtime.evaluate.report import (
@@ -22,9 +23,11 @@ from abcgen.runtime.evaluate.report import (
     bits_per_char,
     distance,
     histograms,
+    primed_order,
     tune_facts,
 )
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.evaluate.structure import MEASURES
+from abcgen.runtime.generate.onnx_model import Model
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +125,47 @@ def test_eval_writes_report_plots_and_table(evaluated):
     in_form = [r["forms"] for r in report["runs"] if r["form"] == "AB:2"]
     assert all(f["as_asked"] == 1 and f["ends_on_tonic"] == 1 for f in in_form)
     assert report["test_forms"]["tunes"] == 10 and report["test_forms"]["as_asked"] is None
-    for png in ("histograms.png", "forms.png", "bar_errors.png"):
+    for png in ("histograms.png", "forms.png", "bar_errors.png", "structure.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for shown in ("T1 form AB:2", "T0.8 no mask", "bits/char", "test split", "as asked"):
+    for shown in ("T1 form AB:2", "T0.8 no mask", "bits/char", "test split", "as asked",
+                  "structure, beside the test split's"):
         assert shown in run.stdout
+
+
+def test_eval_reports_structure_beside_the_test_split(evaluated, data):
+    out, _ = evaluated
+    humans = read_split(data / "test.txt")
+    report = json.loads((out / "report.json").read_text())
+    keys = {key for key, _ in MEASURES}
+    test = report["test_structure"]
+    assert test["tunes"] == 10 and keys <= set(test) and test["loops_beyond_test"]["share"] == 0
+    assert test["repeated_bars"]["share"] > 0.05  # O'Neill's tunes restate bars
+    for run in report["runs"]:
+        assert run["structure"]["tunes"] == 12 and keys <= set(run["structure"])
+        assert sum(s["tunes"] for s in run["structure"]["by_meter"].values()) == 12
+        tune, human = run["pictured"]["tune"], run["pictured"]["human"]
+        assert tune is not None and (human is None or human in humans)
+        if human is not None:  # a human tune of the same meter
+            assert human.split("\n")[0] == tune.split("\n")[0]
+    page = (out / "report.html").read_text()
+    assert "structure, beside the test split&#x27;s" in page and 'src="structure.png"' in page
+    assert page.count("final note a beat or longer") == 1
+
+
+def test_eval_primes_each_tune_with_a_test_tunes_header(model_path, data, tmp_path):
+    out = tmp_path / "primed"
+    run = run_cli(str(model_path), "--data", str(data), "--num", "5", "--max-chars", "300",
+                  "--forms", "AB", "--part-bars", "2", "--primes", "test", "--out", str(out),
+                  "--no-abc2midi", "--scores", "0", "--no-plots")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    test = read_split(data / "test.txt")
+    primed = [test[i] for i in primed_order(test, 5, seed=0)]
+    assert report["settings"]["primes"] == "test" and report["primed_structure"]["tunes"] == 5
+    for r in report["runs"]:
+        for text, human in zip(r["examples"], primed, strict=False):
+            assert text.startswith("\n".join(human.split("\n")[:3]) + "\n")
+    assert "test tunes primed" in (out / "report.html").read_text()
 
 
 def test_eval_writes_scores_and_audio_of_sampled_tunes(evaluated):
@@ -157,7 +197,7 @@ def test_report_page_opens_in_chromium_with_its_plots_scores_and_audio(evaluated
     assert page["console"] == []
     report = json.loads((out / "report.json").read_text())
     scores = 2 * len(report["runs"])
-    assert len(page["images"]) == 3 + scores and all(i["width"] > 0 for i in page["images"])
+    assert len(page["images"]) == 4 + scores and all(i["width"] > 0 for i in page["images"])
     assert len(page["audio"]) == scores
     for audio in page["audio"]:
         assert audio["error"] is None and audio["ready"] >= 1 and audio["duration"] > 1
@@ -188,6 +228,8 @@ def test_eval_without_the_render_extra_says_so_before_the_work(model_path, data,
         (["MODEL", "--temperatures", "hot"], "--temperatures"),
         (["MODEL", "--data", "/nonexistent"], "lacks train.txt"),
         (["MODEL", "--forms", "ABBA"], "parts are lettered"),
+        (["MODEL", "--primes", "valid"], "the only source of primes is 'test'"),
+        (["MODEL", "--primes", "test", "--meter", "6/8"], "give --meter or --primes"),
     ],
 )
 def test_eval_fails_clearly(model_path, args, message):

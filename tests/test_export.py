@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.report import bits_per_char
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 from abcgen.trainer import checkpoint
 from abcgen.trainer.checkpoint import load_trained
 from abcgen.trainer.export import check_parity, export
@@ -166,7 +166,7 @@ def _bad_input(tmp_path: Path, case: str) -> tuple[Path, Path, str]:
         (tmp_path / "file").write_text("")
         out = tmp_path / "file" / "m.onnx"
     message = {"missing": "checkpoint not found", "corrupt": "not a PyTorch checkpoint",
-               "foreign": "not an abcgen checkpoint", "other-arch": "weights do not match",
+               "foreign": "not an abcgen checkpoint", "other-arch": "weights do not fit",
                "unwritable": "cannot write"}[case]
     return ckpt, out, message
 

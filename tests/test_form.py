@@ -10,7 +10,12 @@ import pytest
 from abcgen.runtime.abc.form import FIFTH, TONIC, parse_form, read_form
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-from abcgen.runtime.evaluate.forms import auto_table, form_histograms, summarise_forms, tune_form
+from abcgen.runtime.evaluate.form_stats import (
+    auto_table,
+    form_histograms,
+    summarise_forms,
+    tune_form,
+)
 
 JIG = "M:6/8\nL:1/8\nK:D\n"
 A7 = "dfe dcB|AFA DFA|dfe dcB|AFA DFA|dfe dcB|AFA DFA|dfe dcB|"  # seven full bars

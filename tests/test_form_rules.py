@@ -13,15 +13,16 @@ from cli import run
 from tiny_models import exported, real_tunes, vocab_of
 
 from abcgen.runtime.abc.form import FIFTH, TONIC, read_form, spec_of
+from abcgen.runtime.abc.normalise import BOS, EOS, split_tunebook
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import BOS, EOS, split_tunebook
+from abcgen.runtime.constrain.forms import form_choice
+from abcgen.runtime.constrain.mask import BatchConstraint, Constraint
+from abcgen.runtime.constrain.rules import Rules
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-from abcgen.runtime.generate.constraints import BatchConstraint, Constraint
-from abcgen.runtime.generate.forms import form_choice
-from abcgen.runtime.generate.generator import generate
-from abcgen.runtime.generate.model import Model
-from abcgen.runtime.generate.rules import Rules
+from abcgen.runtime.generate.generator import Generator
+from abcgen.runtime.generate.onnx_model import Model
+from abcgen.runtime.generate.params import GeneratorParams
 
 VOCAB = vocab_of(real_tunes())
 JIG = "M:6/8\nL:1/8\nK:D\n"
@@ -191,11 +192,12 @@ PRIMES = ["M:6/8\nL:1/8\nK:G\n", "M:4/4\nL:1/8\nK:Dmix\n", "M:3/4\nL:1/4\nK:Em\n
 
 
 def sampled(model: Model, form: str, prime: str, num: int, seed: int):
-    mask = BatchConstraint(model.info.vocab, num, max_chars=2000, form=form_choice(form),
-                           seed=seed)
-    tunes = generate(model, prime, num=num, seed=seed, max_chars=2000, mask=mask)
-    assert mask.fallbacks == 0 and mask.lost == 0
-    return tunes
+    gen = Generator(model, GeneratorParams(prefix=prime, num=num, seed=seed, form=form))
+    gen.append(gen.params.prime)
+    while not gen.is_done():
+        gen.generate_next()
+    assert gen.mask.fallbacks == 0 and gen.mask.lost == 0
+    return gen.results()
 
 
 def assert_in_form(tunes, form: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from typer.testing import CliRunner
 
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.generate.generator import Generator, generate
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
+from abcgen.runtime.generate.params import GeneratorParams
 from abcgen.runtime.generate.prime import prime_text
 from abcgen.runtime.generate.sampling import SamplingOptions, sample, sample_checked
 
@@ -126,16 +128,16 @@ def run(gen):
 
 def test_same_seed_same_tunes_other_seed_other_tunes(model):
     prime = prime_text("6/8", "D")
-    a = generate(model, prime, num=3, seed=11, max_chars=200)
-    b = generate(model, prime, num=3, seed=11, max_chars=200)
-    c = generate(model, prime, num=3, seed=12, max_chars=200)
+    a = generate(model, GeneratorParams(prefix=prime, num=3, seed=11, max_chars=200, free=True))
+    b = generate(model, GeneratorParams(prefix=prime, num=3, seed=11, max_chars=200, free=True))
+    c = generate(model, GeneratorParams(prefix=prime, num=3, seed=12, max_chars=200, free=True))
     assert a == b
     assert [t.text for t in a] != [t.text for t in c]
     assert all(t.text.startswith("M:6/8\nL:1/8\nK:D\n") for t in a)
 
 
 def test_streamed_characters_make_the_texts_and_limits_hold(model):
-    gen = Generator(model, batch=6, seed=3, max_chars=40)
+    gen = Generator(model, GeneratorParams(num=6, seed=3, max_chars=40, free=True))
     gen.append("M:4/4\n")
     streamed = run(gen)
     assert streamed == gen.texts()
@@ -147,7 +149,7 @@ def test_streamed_characters_make_the_texts_and_limits_hold(model):
 def test_mask_is_fed_the_prime_and_obeyed(model):
     vocab = model.info.vocab
     mask = Recorder(vocab, 5, forbid="|:ABC")
-    gen = Generator(model, batch=5, seed=1, max_chars=80, mask=mask)
+    gen = Generator(model, GeneratorParams(num=5, seed=1, max_chars=80, free=True), mask=mask)
     gen.append("M:3/4\n")
     run(gen)
     assert mask.fed == [["\x02M:3/4\n"] * 5]
@@ -163,12 +165,12 @@ def test_batch_shrinks_as_tunes_end_without_changing_the_others(model):
     # early, which drops them from the batch, and rows 12-15 must go on exactly as a
     # batch-1 run does.
     vocab = model.info.vocab
-    greedy = SamplingOptions(temperature=0)
+    greedy = GeneratorParams(num=16, temperature=0, max_chars=120, free=True)
     mask = Recorder(vocab, 16, forbid="\x03", eos_after={r: 3 + r for r in range(12)})
-    gen = Generator(model, batch=16, sampling=greedy, max_chars=120, mask=mask)
+    gen = Generator(model, greedy, mask=mask)
     gen.append("M:2/4\n")
     run(gen)
-    alone = Generator(model, sampling=greedy, max_chars=120, mask=Recorder(vocab, 1, "\x03"))
+    alone = Generator(model, replace(greedy, num=1), mask=Recorder(vocab, 1, "\x03"))
     alone.append("M:2/4\n")
     run(alone)
     texts = gen.texts()
@@ -179,21 +181,23 @@ def test_batch_shrinks_as_tunes_end_without_changing_the_others(model):
 
 
 def test_the_constraint_engine_plugs_into_the_step_hook(model):
-    from abcgen.runtime.generate.constraints import BatchConstraint
+    from abcgen.runtime.constrain.mask import BatchConstraint
 
     class WholeMasks:  # the same constraint, seen through `allowed` alone
         def __init__(self, inner):
             self.feed, self.allowed, self.advance = inner.feed, inner.allowed, inner.advance
 
     prime = "M:6/8\nL:1/8\nK:D\n"
+    params = GeneratorParams(prefix=prime, num=4, seed=1, max_chars=400, form="free")
     mask = BatchConstraint(model.info.vocab, 4, max_chars=400)
-    tunes = generate(model, prime, num=4, seed=1, max_chars=400, mask=mask)
+    tunes = generate(model, params, mask=mask)
+    assert tunes == generate(model, params)  # the mask the params build is that one
     assert mask.fallbacks == 0
     for tune in tunes:  # EOS only after a final or repeat bar line
         assert tune.ended and tune.text.rstrip().endswith(("|]", "||", ":|"))
     # checking each pick (`accepts`) draws the same tunes as building whole masks
     whole = WholeMasks(BatchConstraint(model.info.vocab, 4, max_chars=400))
-    assert tunes == generate(model, prime, num=4, seed=1, max_chars=400, mask=whole)
+    assert tunes == generate(model, params, mask=whole)
 
 
 def test_prime_text_uses_the_normaliser():

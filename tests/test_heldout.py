@@ -19,8 +19,8 @@ from test_performance import notes_and_tempi, play
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.repeats import expand
 from abcgen.runtime.evaluate.abc2midi import comparable, first_difference, run_abc2midi
-from abcgen.runtime.formats.convert import read_tunes
 from abcgen.runtime.formats.musicxml import write_musicxml
+from abcgen.runtime.formats.outputs import read_tunes
 from abcgen.runtime.live.performance import Style
 
 HELD_OUT = Path(__file__).parent / "data" / "heldout"

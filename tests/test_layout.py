@@ -14,9 +14,10 @@ LAYERS = {
     "errors": 0,
     "atomic": 1,
     "abc": 2,
-    "formats": 3, "generate": 3,
-    "live": 4, "musescore": 4, "evaluate": 4,
-    "cli": 5,
+    "formats": 3, "constrain": 3,
+    "generate": 4,
+    "live": 5, "musescore": 5, "evaluate": 5, "serve": 5,
+    "cli": 6,
 }
 
 
@@ -78,9 +79,12 @@ def test_imports_run_down_the_layers():
 def test_the_check_catches_an_upward_or_sideways_import():
     assert violations("abc", "from abcgen.runtime.formats import midi") == [
         "abc imports abcgen.runtime.formats", "abc imports abcgen.runtime.formats.midi"]
-    assert violations("formats", "def f():\n    from abcgen.runtime.generate import model\n")
+    assert violations("formats", "def f():\n    from abcgen.runtime.generate import onnx_model\n")
+    assert violations("constrain", "from abcgen.runtime.generate.generator import Generator")
+    assert violations("formats", "from abcgen.runtime.constrain.mask import BatchConstraint")
     assert violations("live", "import abcgen.runtime.musescore.requests")
     assert violations("generate", "from abcgen.trainer.model import CharLSTM")
+    assert not violations("generate", "from abcgen.runtime.constrain.mask import BatchConstraint")
     assert not violations("cli", "from abcgen.runtime.live.session import run")
     assert not violations("formats", "from abcgen.runtime.abc.events import Note")
 

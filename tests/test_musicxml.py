@@ -21,9 +21,9 @@ from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.repeats import expand
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
-from abcgen.runtime.formats.convert import read_tunes
 from abcgen.runtime.formats.midi import write_midi
 from abcgen.runtime.formats.musicxml import tune_to_musicxml, write_musicxml
+from abcgen.runtime.formats.outputs import read_tunes
 
 MUSIC21 = Path(importlib.util.find_spec("music21").origin).parent
 CORPUS = MUSIC21 / "corpus"

@@ -13,7 +13,7 @@ import pytest
 
 from abcgen.runtime.abc.corpus import default_corpus_paths
 from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Note
-from abcgen.runtime.abc.fields import parse_meter, parse_tempo
+from abcgen.runtime.abc.meter import parse_meter, parse_tempo
 from abcgen.runtime.abc.parser import Parser, parse
 
 HEAD = "X:1\nM:4/4\nL:1/8\nK:C\n"
@@ -209,8 +209,9 @@ def test_tuplet_p_q_r():
     assert [n.duration for n in ns] == [F(2, 8) * F(2, 3), F(1, 8) * F(2, 3), F(1, 8)]
 
 
-@pytest.mark.parametrize(("meter", "q"), [("6/8", 3), ("4/4", 2)])
-def test_quintuplet_default_depends_on_compound_meter(meter, q):
+@pytest.mark.parametrize(("meter", "q"),
+                         [("6/8", 3), ("4/4", 2), ("3/4", 3), ("15/8", 3), ("2+3/8", 2)])
+def test_quintuplet_default_follows_the_meter_as_abc2midi_reads_it(meter, q):
     ns = parse(f"M:{meter}\nL:1/8\nK:C\n(5ABcde f|").notes
     assert [n.duration for n in ns[:5]] == [F(1, 8) * F(q, 5)] * 5
 
@@ -434,7 +435,7 @@ def test_open_syntax_is_visible_while_waiting():
 
 
 def _corpus_tunes(count: int) -> list[str]:
-    from abcgen.runtime.abc.tune import split_tunebook
+    from abcgen.runtime.abc.normalise import split_tunebook
 
     folder = default_corpus_paths()[0]
     text = sorted(folder.glob("*.abc"))[0].read_text(encoding="utf-8", errors="replace")

@@ -12,8 +12,8 @@ import mido
 import pytest
 
 from abcgen.runtime.abc.events import Bar
+from abcgen.runtime.abc.normalise import split_tunebook
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.tune import split_tunebook
 from abcgen.runtime.formats.midi import tune_to_midi
 from abcgen.runtime.live.performance import WHOLE, Performance, Style
 

@@ -16,11 +16,15 @@ import pytest
 
 from abcgen.runtime.live.playback import (
     CLOCK,
+    LOOKAHEAD,
+    STALE_INPUT,
     START,
     STOP,
+    InputTimes,
     Player,
     Scheduler,
     Timeline,
+    keep_ahead,
     whole_note_seconds,
 )
 from abcgen.runtime.live.recording import Recorder
@@ -287,3 +291,21 @@ def test_a_recording_that_cannot_be_written_is_kept_and_retried(tmp_path):
     assert "again" in said[-1]
     notes = [m.note for m in mido.MidiFile(tmp_path / "take.mid") if m.type == "note_on"]
     assert notes == [60, 61, 62, 63]
+
+
+def test_input_messages_are_timed_by_the_api_and_resynchronised_when_stale():
+    times = InputTimes(2)
+    assert times.arrival(0, 0.0, now=10.0) == 10.0  # the first one: now
+    assert times.arrival(0, 0.02, now=10.03) == pytest.approx(10.02)  # read late: exact
+    assert times.arrival(0, 0.5, now=10.1) == 10.1  # never in the future
+    late = 10.1 + 0.01 + STALE_INPUT + 0.01
+    assert times.arrival(0, 0.01, now=late) == late  # the chain is stale: now
+    assert times.arrival(1, 0.3, now=11.0) == 11.0  # each input has its own chain
+
+
+def test_the_composer_waits_while_it_is_far_enough_ahead():
+    ahead = iter([LOOKAHEAD + 1, LOOKAHEAD + 0.5, LOOKAHEAD - 0.1])
+    assert keep_ahead(lambda: next(ahead), lambda: False)
+    assert next(ahead, None) is None  # asked until it was close enough
+    assert not keep_ahead(lambda: LOOKAHEAD + 1, lambda: True)  # "next tune": drop it
+    assert not keep_ahead(lambda: 0.0, lambda: True)

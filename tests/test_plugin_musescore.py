@@ -249,3 +249,29 @@ def test_abcgen_errors_reach_the_plugin(sandbox, tmp_path):
     sandbox.configure(model=str(tmp_path / "gone.onnx"))
     report, _ = sandbox.run("abcgen-continue.qml", score_file(tmp_path, "A jig"))
     assert report["ok"] is False and "model file not found" in report["error"]
+
+
+def test_the_dialogs_remember_the_last_choices(sandbox, tmp_path):
+    """Each dialog opens with the choices of its last run (Qt.labs.settings), ahead of
+    the config's presets; the request abcgen gets holds them, key and mode joined."""
+    request = sandbox.out / "abcgen-request.json"
+    sandbox.configure(generate={"title": "First", "meter": "3/4", "key": "Ador", "form": "AB",
+                                "part_bars": 4, "seed": 3, "num": 2},
+                      **{"continue": {"mode": "dorian", "form": "free", "bars": 3, "seed": 4}})
+    first, log = sandbox.run("abcgen-generate.qml")
+    assert first["ok"], (first.get("error"), log)
+    asked = json.loads(request.read_text())
+    assert {k: asked[k] for k in ("title", "meter", "key", "form", "part_bars", "seed", "num")} \
+        == {"title": "First", "meter": "3/4", "key": "Ador", "form": "AB", "part_bars": 4,
+            "seed": 3, "num": 2}
+    report, log = sandbox.run("abcgen-continue.qml", score_file(tmp_path, "A jig"))
+    assert report["ok"], (report.get("error"), log)
+    assert report["selection"]["key"]["mode"] == "dorian"
+
+    sandbox.configure(generate={"meter": "2/4", "key": "G", "seed": 9},
+                      **{"continue": {"mode": "major", "seed": 5}})
+    again, _ = sandbox.run("abcgen-generate.qml")
+    assert again["ok"] and json.loads(request.read_text()) == asked
+    report, _ = sandbox.run("abcgen-continue.qml", score_file(tmp_path, "A jig"))
+    assert report["ok"] and report["selection"]["key"]["mode"] == "dorian"
+    assert json.loads(request.read_text())["seed"] == 4

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 from tiny_models import exported
 
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.generate.model import Model
+from abcgen.runtime.generate.onnx_model import Model
 
 
 @pytest.fixture(scope="module")

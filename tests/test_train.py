@@ -12,18 +12,23 @@ import subprocess
 import sys
 
 import mido
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from typer.testing import CliRunner
 
 from abcgen.runtime.abc.corpus import build_corpus, default_corpus_paths
 from abcgen.runtime.errors import AbcgenError
 from abcgen.trainer.checkpoint import load_trained
 from abcgen.trainer.cli import app
+from abcgen.trainer.config import SYNC_EVERY, TrainConfig, config_for, resume_config
 from abcgen.trainer.evaluate import bits_per_char, score
 from abcgen.trainer.model import CharLSTM, ModelConfig
-from abcgen.trainer.train import _lr, config_for, resume_config, train
+from abcgen.trainer.stream import TrainStream
+from abcgen.trainer.train import _lr, _update_average, train
 from abcgen.trainer.transpose import transpose_tune
 from abcgen.trainer.vocab import Vocab
 
@@ -108,6 +113,25 @@ def test_averaged_weights_are_validated_and_kept_when_they_score_better(corpus, 
     assert bits_per_char(best.model, valid) == pytest.approx(min(scores), abs=1e-9)
 
 
+def test_weights_are_averaged_as_torch_averages_them():
+    """The loop's own update of the averaged weights (no step count copied to the GPU)
+    gives torch's AveragedModel.update_parameters, bit for bit."""
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(vocab_size=12, embed=4, hidden=8, layers=2))
+    ours, torchs = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9))
+                    for _ in range(2))
+    for _ in range(4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        _update_average(ours, model)
+        torchs.update_parameters(model)
+    a, b = ours.state_dict(), torchs.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert int(a["n_averaged"]) == 4 and not torch.equal(a["module.head.bias"],
+                                                         model.head.bias)
+
+
 def test_best_model_also_as_safetensors(run):
     _, out, _, _ = run
     pt, st = load_trained(out / "best.pt"), load_trained(out / "best.safetensors")
@@ -117,11 +141,21 @@ def test_best_model_also_as_safetensors(run):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_step_reports_cover_every_step(run):
-    _, _, steps, _ = run
-    assert [s["global_step"] for s in steps] == list(range(1, steps[0]["total_steps"] + 1))
+def test_step_reports_come_at_every_sync_and_average_the_loss(run):
+    _, out, steps, _ = run
+    per_epoch = steps[0]["steps"]
+    syncs = sorted({*range(SYNC_EVERY, per_epoch, SYNC_EVERY), per_epoch})
+    assert [s["global_step"] for s in steps] == [e * per_epoch + k for e in range(3)
+                                                for k in syncs]
     assert all(s["bpc"] == pytest.approx(s["loss"] / math.log(2)) for s in steps)
     assert steps[-1]["eta_s"] == 0 and all(s["chars_per_s"] > 0 for s in steps)
+    # Each report is the mean since the last one: together, the epoch's train bits/char.
+    log = json.loads((out / "log.json").read_text())
+    for epoch, row in enumerate(log):
+        reports = [s for s in steps if s["epoch"] == epoch + 1]
+        counts = np.diff([0] + [s["step"] for s in reports])
+        mean = sum(s["bpc"] * n for s, n in zip(reports, counts, strict=True)) / per_epoch
+        assert mean == pytest.approx(row["train_bpc"], rel=1e-9)
 
 
 def test_metric_is_the_per_tune_definition(corpus):
@@ -204,13 +238,28 @@ def test_bad_settings_are_clear_errors(corpus, tmp_path):
 
 def test_presets_match_the_design():
     vocab = 96
-    seed = CharLSTM(config_for("seed").model_config(vocab)).num_parameters()
-    default = CharLSTM(config_for("default").model_config(vocab)).num_parameters()
+    seed = CharLSTM(ModelConfig.for_training(config_for("seed"), vocab)).num_parameters()
+    default = CharLSTM(ModelConfig.for_training(config_for("default"), vocab)).num_parameters()
     assert 1.8e6 < seed < 2.0e6  # "1.9 M parameters"
     assert default <= 8e6  # real-time CPU generation budget
     cfg = config_for("seed")
     assert (cfg.embed, cfg.hidden, cfg.layers, cfg.dropout) == (512, 256, 3, 0.2)
     assert (cfg.seq_len, cfg.batch_size) == (64, 16)
+    # The model's shape comes from the training config, field by field: one set of defaults.
+    shape = ModelConfig.for_training(TrainConfig(), vocab).to_dict()
+    assert {k: getattr(TrainConfig(), k) for k in shape if k != "vocab_size"} == {
+        k: v for k, v in shape.items() if k != "vocab_size"}
+
+
+def test_batch_size_auto_follows_the_device():
+    cpu, gpu = config_for("default", device="cpu"), config_for("default", device="cuda")
+    assert (cpu.batch_size, cpu.lr) == (64, TrainConfig.lr)
+    assert (gpu.batch_size, gpu.lr) == (128, 4e-3)  # the model card's batch-128 run
+    assert config_for("default", device="cuda", lr=2e-3).lr == 2e-3  # a given rate stays
+    assert config_for("default", device="cuda", batch_size=64).batch_size == 64
+    assert config_for("tiny", device="cuda").batch_size == 32  # presets name their own
+    with pytest.raises(AbcgenError, match="config_for"):
+        train(None, TrainConfig(), "unused")
 
 
 def _pitches(text: str, tmp_path) -> list[int]:
@@ -236,9 +285,58 @@ def test_transposition_moves_every_sounding_pitch(corpus, tmp_path):
     assert moved >= 0.8 * 5 * len(tunes)
 
 
+def _per_epoch_transposition(texts, vocab, seed, transpose, epoch, streams, width):
+    """The trainer's data before transpositions were computed once: every tune
+    transposed anew at the start of each epoch (the reference)."""
+    tokens = [vocab.encode_tune(t) for t in texts]
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(len(tokens), generator=g).tolist()
+    shifts = torch.randint(-transpose, transpose + 1, (len(tokens),), generator=g)
+    parts = []
+    for i in order:
+        moved = transpose_tune(texts[i], int(shifts[i])) if shifts[i] else None
+        ok = moved is not None and set(moved) <= vocab.ids.keys()
+        parts.append(vocab.encode_tune(moved) if ok else tokens[i])
+    return np.resize(np.concatenate(parts), streams * width).reshape(streams, width)
+
+
+def test_precomputed_transpositions_give_the_tunes_of_per_epoch_transposition(corpus):
+    vocab = Vocab.from_texts(corpus.train + corpus.valid + corpus.test)
+    width = sum(len(t) + 2 for t in corpus.train) // 4
+    for seed, transpose in ((1337, 1), (7, 3)):
+        stream = TrainStream(corpus.train, vocab, transpose, seed)
+        plain = TrainStream(corpus.train, vocab, 0, seed)
+        for epoch in (0, 1, 9):
+            got = stream.epoch(epoch, 4, width).numpy()
+            want = _per_epoch_transposition(corpus.train, vocab, seed, transpose, epoch, 4, width)
+            assert np.array_equal(got, want), (seed, transpose, epoch)
+            assert not np.array_equal(got, plain.epoch(epoch, 4, width).numpy())  # tunes moved
+
+
 def test_transposition_augments_training(corpus, tmp_path):
     result = train(corpus, tiny(epochs=1, transpose=3), tmp_path)
     assert math.isfinite(result.metrics["valid_bpc"])
+
+
+def test_dropconnect_masks_the_recurrent_weights_of_a_plain_lstm():
+    """What the model computes with DropConnect is nn.LSTM run with its recurrent
+    matrices masked, the masks drawn in the same order; its weights stay nn.LSTM's."""
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(vocab_size=20, embed=8, hidden=16, layers=2, weight_drop=0.5))
+    tokens = torch.randint(0, 20, (3, 12))
+    torch.manual_seed(1)
+    logits, hn, cn = model(tokens)
+    torch.manual_seed(1)
+    lstm = model.lstm
+    masked = {n: F.dropout(w, 0.5) if n.startswith("weight_hh") else w
+              for n, w in lstm.named_parameters()}
+    y, (h, c) = functional_call(lstm, masked, (model.embedding(tokens),))
+    assert torch.equal(logits, model.head(y)) and torch.equal(hn, h) and torch.equal(cn, c)
+    model.eval()
+    assert not torch.equal(model(tokens)[0], logits)  # evaluation masks nothing
+    assert [n for n, _ in model.named_parameters()] == [
+        "embedding.weight", *(f"lstm.{n}" for n, _ in lstm.named_parameters()), "head.weight",
+        "head.bias"]
 
 
 def test_cli_trains_and_writes_the_corpus(tune_file, tmp_path):

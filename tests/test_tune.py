@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abcgen.runtime.abc import tune
+from abcgen.runtime.abc import normalise as normaliser
 from abcgen.runtime.abc.corpus import raw_tunes
 from abcgen.runtime.abc.header import canonical_key, header_text
-from abcgen.runtime.abc.tune import BOS, EOS, normalise, split_of, split_tunebook
+from abcgen.runtime.abc.normalise import BOS, EOS, normalise, split_of, split_tunebook
 from abcgen.runtime.errors import AbcgenError
 
 # What may stand in a canonical body line once inline K:/M:/L: fields are taken out.
@@ -154,7 +154,7 @@ def test_repaired_bar_lines_agree_with_abc2midi(normalised, tmp_path, monkeypatc
     repaired = repaired[::10][:60]
     assert len(repaired) == 60
     with_repair = [faults(text) for _, text in repaired]
-    monkeypatch.setattr(tune, "repair_bars", lambda *args: None)
+    monkeypatch.setattr(normaliser, "repair_bars", lambda *args: None)
     without = [faults(normalise(raw).text) for raw, _ in repaired]
     # abc2midi skips some bars (the first, the last): a repair can expose a
     # fault it hid, so a rare tune shows one more; overall there are far fewer.

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from abcgen.runtime.abc.corpus import default_corpus_paths
-from abcgen.runtime.abc.tune import BOS, EOS, normalise, split_tunebook
+from abcgen.runtime.abc.normalise import BOS, EOS, normalise, split_tunebook
 from abcgen.runtime.errors import AbcgenError
 from abcgen.trainer.vocab import Vocab
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from abcgen.runtime.abc.corpus import default_corpus_paths, raw_tunes
-from abcgen.runtime.abc.tune import BOS, EOS, normalise
+from abcgen.runtime.abc.normalise import BOS, EOS, normalise
 from abcgen.trainer import checkpoint
 from abcgen.trainer.model import CharLSTM, ModelConfig
 

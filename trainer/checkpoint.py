@@ -1,4 +1,5 @@
-"""Checkpoints: one file that carries everything needed to resume or export.
+"""Checkpoints: best.pt holds what export needs (`export_state`), last.pt also what
+a resume needs (`save_last`, `restore_last`).
 
 Written atomically (temporary file in the same folder, fsync, rename) so a run
 killed at any moment leaves either the old or the new checkpoint, never half of
@@ -10,17 +11,21 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
 from abcgen.trainer.model import CharLSTM, ModelConfig
+
+if TYPE_CHECKING:
+    from abcgen.trainer.distributed import World
 
 FORMAT = 1
 
@@ -34,6 +39,76 @@ class Trained:
     metrics: dict[str, Any] = field(default_factory=dict)
     corpus: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Progress:
+    """Where a run stands: last.pt's `progress`."""
+
+    epoch: int = 0  # whole epochs done
+    step: int = 0  # steps done in the current epoch
+    global_step: int = 0
+    elapsed: float = 0.0  # training time, seconds, over all resumes
+    loss_sum: float = 0.0  # the current epoch's training loss (nats), summed over its steps
+    loss_steps: int = 0
+    best_valid: float = math.inf
+    best_epoch: float = 0.0
+    bad_epochs: int = 0  # whole epochs since the best valid bits/char
+    stopped: str = ""  # why the run ended: epochs, early_stopping or max_minutes
+    corpus: str = ""  # sha256 of the splits
+    world: int = 1  # processes
+
+
+def export_state(model: CharLSTM, metrics: dict[str, Any] | None = None, *, vocab: list[str],
+                 corpus: dict[str, Any], train_config: dict[str, Any]) -> dict[str, Any]:
+    """What export needs: the keys that load_trained reads, and what the model was
+    trained on and how."""
+    return {
+        "config": model.config.to_dict(),
+        "vocab": list(vocab),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metrics": metrics or {},
+        "corpus": corpus,
+        "train_config": train_config,
+    }
+
+
+def save_last(path: Path, world: World, exportable: dict[str, Any], optimizer, ema,
+              progress: Progress, log: list[dict[str, Any]], carry) -> None:
+    """`exportable` (an export_state) and what a resume needs: the optimizer and the
+    averaged weights, the progress and the log, every process's RNG and carried LSTM
+    state. Every process calls it (each hands over its RNG and state); process 0 writes."""
+    rng = {"torch": world.gather(torch.get_rng_state())}
+    if world.device.type == "cuda":
+        rng["cuda"] = world.gather(torch.cuda.get_rng_state(world.device))
+    held = None if carry is None else {"h": world.gather(carry[0]), "c": world.gather(carry[1])}
+    if world.rank == 0:
+        save(path, {
+            **exportable,
+            "optimizer": optimizer.state_dict(),
+            "progress": asdict(progress),
+            "log": log,
+            "rng": rng,
+            "carry": held,
+            **({"ema": ema.state_dict()} if ema is not None else {}),
+        })
+
+
+def restore_last(state: dict[str, Any], world: World, model: CharLSTM, optimizer,
+                 ema) -> tuple[Progress, list[dict[str, Any]], Any]:
+    """Load what save_last wrote into the model, the optimizer, the averaged weights
+    and this process's RNG; return the progress, the log and the carried state."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if ema is not None and "ema" in state:  # else it starts from the resumed weights
+        ema.load_state_dict(state["ema"])
+    torch.set_rng_state(state["rng"]["torch"][world.rank])
+    if world.device.type == "cuda" and "cuda" in state["rng"]:
+        torch.cuda.set_rng_state(state["rng"]["cuda"][world.rank], world.device)
+    carry = None
+    if state.get("carry"):
+        carry = tuple(state["carry"][k][world.rank].to(world.device) for k in ("h", "c"))
+    return Progress(**state["progress"]), list(state["log"]), carry
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
@@ -99,6 +174,17 @@ def load_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def _misfits(expected: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """What keeps `given` weights from loading where `expected` ones belong, one
+    phrase each (torch's own message takes a line per tensor)."""
+    out = [f"{k} is missing" for k in expected if k not in given]
+    out += [f"{k} is not in the model" for k in given if k not in expected]
+    out += [f"{k} has shape {tuple(given[k].shape)}, the config needs {tuple(v.shape)}"
+            for k, v in expected.items()
+            if k in given and tuple(getattr(given[k], "shape", ())) != tuple(v.shape)]
+    return out
+
+
 def load_trained(path: Path) -> Trained:
     """Rebuild the model from a checkpoint, checking the weights fit its config."""
     state = load_state(path)
@@ -112,10 +198,16 @@ def load_trained(path: Path) -> Trained:
             f"{config.vocab_size}"
         )
     model = CharLSTM(config)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise AbcgenError(f"{path}: weights do not match the model config ({err})") from None
+    misfits = _misfits(model.state_dict(), state["model"])
+    if not misfits:
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as err:  # torch's message takes a line per tensor: the first
+            misfits = [str(err).strip().splitlines()[0]]
+    if misfits:
+        more = f" (and {len(misfits) - 1} more)" if len(misfits) > 1 else ""
+        raise AbcgenError(f"{path}: the weights do not fit the model config it holds: "
+                          f"{misfits[0]}{more}")
     model.eval()
     return Trained(
         model=model,

@@ -18,7 +18,16 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from abcgen.runtime.abc.corpus import build_corpus, write_splits
 from abcgen.runtime.cli import run_app
-from abcgen.trainer.presets import PRESETS
+from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
+from abcgen.trainer.config import (
+    CPU_BATCH,
+    GPU_BATCH,
+    PRESETS,
+    SYNC_EVERY,
+    config_for,
+    resume_config,
+)
 
 app = typer.Typer(
     help="Train the abcgen LSTM on ABC folk tunes. `abcgen-train [PATHS]` = `abcgen-train fit`.",
@@ -52,7 +61,10 @@ def fit(
     embed_dropout: Annotated[float | None, _opt("input positions dropped")] = None,
     weight_drop: Annotated[float | None, _opt("DropConnect on recurrent weights")] = None,
     seq_len: Annotated[int | None, _opt("BPTT window in characters")] = None,
-    batch_size: Annotated[int | None, _opt("streams per process")] = None,
+    batch_size: Annotated[str | None, typer.Option(
+        help=f"streams per process, or auto (the default preset's): {GPU_BATCH['batch_size']} "
+        f"on CUDA with --lr {GPU_BATCH['lr']:g} unless given, {CPU_BATCH} elsewhere",
+        metavar="<int|auto>", show_default=False)] = None,
     transpose: Annotated[int | None, _opt("augment: shift tunes by up to +-N semitones")] = None,
     lr: Annotated[float | None, _opt("peak learning rate")] = None,
     min_lr: Annotated[float | None, _opt("learning rate at the end of the cosine")] = None,
@@ -68,24 +80,26 @@ def fit(
     max_minutes: Annotated[
         float | None, _opt("training-time budget (all resumes together); then finish cleanly")
     ] = None,
-    seed: Annotated[int | None, _opt()] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, show_default=False)] = None,
     device: Annotated[str | None, _opt("auto | cpu | cuda")] = None,
     threads: Annotated[int | None, _opt("CPU threads per process (0: automatic)")] = None,
     amp: Annotated[bool | None, _opt("bf16 autocast on CUDA", "--amp/--no-amp")] = None,
     checkpoint_every: Annotated[
-        float | None, _opt("seconds between mid-epoch saves of last.pt (0: every step)")
+        float | None, _opt(f"seconds between mid-epoch saves of last.pt (0: every "
+                           f"{SYNC_EVERY} steps, when the loss is read)")
     ] = None,
     keep_chords: Annotated[bool | None, _opt("chord symbols", "--keep-chords/--no-chords")] = None,
     quiet: Annotated[bool, _opt("no progress display", "--quiet", "-q")] = False,
 ) -> None:
     """Train a model into a run folder: best.pt, last.pt, log.csv/json, curves.png."""
-    from abcgen.trainer.train import config_for, resume_config, train  # torch: the [train] extra
+    from abcgen.trainer.train import train  # torch: the [train] extra
 
     options: dict[str, Any] = dict(
         embed=embed, hidden=hidden, layers=layers, dropout=dropout, embed_dropout=embed_dropout,
-        weight_drop=weight_drop, seq_len=seq_len, batch_size=batch_size, transpose=transpose,
-        lr=lr, min_lr=min_lr, warmup_steps=warmup_steps, weight_decay=weight_decay,
-        grad_clip=grad_clip, ema=ema, epochs=epochs, patience=patience, max_minutes=max_minutes,
+        weight_drop=weight_drop, seq_len=seq_len, batch_size=_batch_size(batch_size),
+        transpose=transpose, lr=lr, min_lr=min_lr, warmup_steps=warmup_steps,
+        weight_decay=weight_decay, grad_clip=grad_clip, ema=ema, epochs=epochs,
+        patience=patience, max_minutes=max_minutes,
         seed=seed, device=device, threads=threads, amp=amp, checkpoint_every=checkpoint_every,
         keep_chords=keep_chords, paths=[str(p.resolve()) for p in paths] if paths else None,
     )
@@ -112,6 +126,15 @@ def fit(
             f"({m['params']:,} parameters, {m['epochs']:g} epochs, stopped by {m['stopped']}, "
             f"{m['chars_per_s'] or 0:,} chars/s on {m['device']}); best model: {out / 'best.pt'}"
         )
+
+
+def _batch_size(value: str | None) -> int | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise AbcgenError(f"--batch-size must be a whole number or auto, not {value!r}") from None
 
 
 @app.command()

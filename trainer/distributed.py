@@ -71,13 +71,14 @@ class World:
     def mean(self, *values: float) -> list[float]:
         return [v / self.size for v in self.sum(*values)]
 
-    def agree(self, *flags: bool) -> list[bool]:
-        """Process 0's decisions (clocks differ between processes), for all of them."""
+    def agree(self, *values: float) -> list[float]:
+        """Process 0's values (its clock, its decisions: clocks differ between
+        processes), for all of them."""
         if self.size == 1:
-            return list(flags)
-        t = torch.tensor([float(f) for f in flags], device=self._comm)
+            return [float(v) for v in values]
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self._comm)
         dist.broadcast(t, 0)
-        return [bool(v) for v in t.tolist()]
+        return t.tolist()
 
     def barrier(self) -> None:
         if self.size > 1:

@@ -22,11 +22,11 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from abcgen.runtime.abc.tune import BOS, EOS
+from abcgen.runtime.abc.normalise import BOS, EOS
 from abcgen.runtime.atomic import check_writable, write_atomic
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.evaluate.report import bits_per_char
-from abcgen.runtime.generate.model import FORMAT, Model
+from abcgen.runtime.generate.onnx_model import FORMAT, Model
 from abcgen.trainer.checkpoint import Trained, load_trained
 
 OPSET = 17
@@ -224,7 +224,7 @@ def export(
     the parity check and the bits/char cost of quantisation."""
     if quantize not in (None, "int8"):
         raise AbcgenError(f"unknown quantisation {quantize!r}; only 'int8' is supported")
-    check_writable(out)  # before the minutes of work, not after
+    check_writable(out, inputs=[checkpoint])  # before the minutes of work, not after
     trained = load_trained(checkpoint)
     if tunes is not None:
         known = set(trained.vocab)

@@ -28,6 +28,9 @@ def export(
     ] = None,
 ) -> None:
     """Export a checkpoint to ONNX, checked against torch before it is written."""
+    from abcgen.runtime.atomic import check_writable
+
+    check_writable(out, inputs=[checkpoint, valid])  # before torch loads, or the corpus is read
     from abcgen.trainer.export import export as run_export
 
     report = run_export(checkpoint, out, tunes=_valid_tunes(valid), quantize=quantize)

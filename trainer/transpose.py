@@ -13,22 +13,26 @@ from __future__ import annotations
 
 import re
 
-from abcgen.runtime.abc.fields import ALTERS, MODES
+from abcgen.runtime.abc.keys import (
+    ACCIDENTAL_TEXT,
+    ALTERS,
+    KEY_NAME,
+    MODES,
+    SEMITONE,
+    SIGNS,
+    STEPS,
+    TONIC_FIFTHS,
+    key_name,
+    note_letter,
+)
 
-_LETTERS = "CDEFGAB"
-_NATURAL = (0, 2, 4, 5, 7, 9, 11)  # semitones of C D E F G A B above C
-_FIFTHS = (0, 2, 4, -1, 1, 3, 5)  # sharps (+) or flats (-) of C D E F G A B major
-_MODES = {name: fifths for name, (_, fifths) in MODES.items()}  # fifths from major
-_SPELL = {v: k for k, v in ALTERS.items()}
-
-_KEY = re.compile(r"([A-G])([#b]?)([A-Za-z]*)")
 _BODY = re.compile(r"(\[[A-Za-z]:[^\]\n]*\])|(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)")
 _FIELD_LINE = re.compile(r"[KLM]:(?![|:])")
 
 
 def _semitones(step: int) -> int:
     """Semitones of diatonic step `step` (0 = C of octave 0) above that C."""
-    return 12 * (step // 7) + _NATURAL[step % 7]
+    return 12 * (step // 7) + SEMITONE[STEPS[step % 7]]
 
 
 def transpose_tune(text: str, shift: int) -> str | None:
@@ -53,10 +57,10 @@ def transpose_tune(text: str, shift: int) -> str | None:
 
 def _parse_key(value: str) -> tuple[int, int, str] | None:
     """(letter index, alteration, mode) of a plain key such as `G`, `F#m`, `Bbmix`."""
-    m = _KEY.fullmatch(value)
-    if not m or m.group(3).lower()[:3] not in _MODES:
+    m = KEY_NAME.fullmatch(value)
+    if not m or m["mode"].lower()[:3] not in MODES:
         return None
-    return _LETTERS.index(m.group(1)), {"": 0, "#": 1, "b": -1}[m.group(2)], m.group(3)
+    return STEPS.index(m["tonic"]), SIGNS[m["sign"]], m["mode"]
 
 
 def _new_key(key: tuple[int, int, str], steps: int, shift: int) -> tuple[str, int] | None:
@@ -65,9 +69,8 @@ def _new_key(key: tuple[int, int, str], steps: int, shift: int) -> tuple[str, in
     alter += shift - (_semitones(letter + steps) - _semitones(letter))
     if abs(alter) > 1:
         return None
-    new = (letter + steps) % 7
-    sig = _FIFTHS[new] + 7 * alter + _MODES[mode.lower()[:3]]
-    return _LETTERS[new] + {0: "", 1: "#", -1: "b"}[alter] + mode, sig
+    new = STEPS[(letter + steps) % 7]
+    return key_name(new, alter, mode), TONIC_FIFTHS[new] + 7 * alter + MODES[mode.lower()[:3]][1]
 
 
 def _choose_steps(keys: list[tuple[int, int, str]], shift: int) -> int | None:
@@ -95,19 +98,17 @@ def _line(line: str, steps: int, shift: int) -> str:
                 return "[K:" + _key_text(m.group(1)[3:-1].strip(), steps, shift) + "]"
             return m.group(1)
         accidental, letter, marks = m.group(2), m.group(3), m.group(4)
-        step = _LETTERS.index(letter.upper()) + (7 if letter.islower() else 0)
+        step = STEPS.index(letter.upper()) + (7 if letter.islower() else 0)
         step += 7 * (marks.count("'") - marks.count(","))
         moved = step + steps
         out = ""
         if accidental is not None:
             alter = ALTERS[accidental] + shift - (_semitones(moved) - _semitones(step))
-            if alter not in _SPELL:
+            if alter not in ACCIDENTAL_TEXT:
                 raise ValueError("needs a triple accidental")
-            out = _SPELL[alter]
+            out = ACCIDENTAL_TEXT[alter]
         octave, index = divmod(moved, 7)
-        if octave >= 1:
-            return out + _LETTERS[index].lower() + "'" * (octave - 1)
-        return out + _LETTERS[index] + "," * (-octave)
+        return out + note_letter(STEPS[index], 4 + octave)
 
     return _BODY.sub(note, line)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from abcgen.runtime.abc.tune import BOS, EOS
+from abcgen.runtime.abc.normalise import BOS, EOS
 from abcgen.runtime.errors import AbcgenError
 
 

@@ -3,7 +3,10 @@
 // prime; the new notes are written after it with the cursor. Where this
 // MuseScore's cursor cannot write something (MuseScore 3.2: rests, tuplets,
 // chords, ties), the continued tune is opened as a new score instead.
-import QtQuick 2.2
+import QtQuick 2.9
+import QtQuick.Controls 2.2
+import QtQuick.Layouts 1.3
+import Qt.labs.settings 1.0
 import MuseScore 3.0
 import FileIO 3.0
 import "abcgen.js" as Abcgen
@@ -17,21 +20,25 @@ MuseScore {
     version: "0.1.0"
     requiresScore: true
     pluginType: "dialog"
-    width: 400
-    height: 320
+    width: 430
+    height: 400
 
     property var config: null
     property var values: ({})
     property var report: ({})
+    property bool busy: false
+    property var initial: ({}) // what the form opens with; `values` follows the edits
+    // choices: a list in Abcgen.CHOICES; editable: free text accepted beside it
     property var fields: [
-        {name: "mode", label: "Mode (major, minor, dorian…)", value: "major"},
-        {name: "form", label: "Form (free, auto, AABB…)", value: "free"},
-        {name: "part_bars", label: "Bars a part (16 for airs)", value: "8"},
+        {name: "mode", label: "Mode", value: "major", choices: "mode"},
+        {name: "form", label: "Form", value: "free", choices: "form", editable: true},
+        {name: "part_bars", label: "Bars a part", value: "8", choices: "part_bars", editable: true},
         {name: "bars", label: "Bars to add (form free)", value: "8"},
         {name: "temperature", label: "Temperature (0.1–2)", value: "1.0"},
         {name: "seed", label: "Seed (empty: random)", value: ""}
     ]
 
+    Settings { id: remembered; category: "abcgen-continue"; property string last: "" }
     QProcess { id: proc }
     FileIO { id: file }
     Timer { id: later; interval: 30; onTriggered: continueNow() }
@@ -53,16 +60,21 @@ MuseScore {
             if (Abcgen.headless()) closePlugin();
             return;
         }
-        var saved = config["continue"] || {};
-        for (var i = 0; i < fields.length; i++) {
-            var f = fields[i];
-            values[f.name] = saved[f.name] !== undefined && saved[f.name] !== null ? String(saved[f.name]) : f.value;
-        }
-        inputs.model = fields;
-        if (Abcgen.headless()) {
+        initial = Abcgen.startValues(fields, config["continue"], remembered.last);
+        values = JSON.parse(JSON.stringify(initial));
+        inputs.model = fields; // rebuild the form with these values
+        if (Abcgen.headless()) { // nobody can press the button: go with the values
             continueNow();
             closePlugin();
         }
+    }
+
+    function start() {
+        if (busy) return;
+        busy = true;
+        status.color = "#333";
+        status.text = "Generating…";
+        later.start(); // paints the busy state before abcgen runs
     }
 
     // MuseScore 4 closes the whole program on Qt.quit(); it has quit() instead
@@ -71,14 +83,11 @@ MuseScore {
     }
 
     function number(name, parse) {
-        var v = String(values[name] || "").trim();
-        if (v === "") return null;
-        var n = parse(v);
-        if (isNaN(n)) throw new Error(name + ": not a number: " + v);
-        return n;
+        return Abcgen.numberIn(values, name, parse);
     }
 
     function continueNow() {
+        Abcgen.remember(remembered, values); // the dialog opens with these next time
         var score = curScore;
         try {
             if (!score) throw new Error("open a score and select the notes to continue");
@@ -129,61 +138,82 @@ MuseScore {
         } catch (e2) {
             console.log("abcgen: " + e2.message);
         }
+        busy = false;
         if (report.ok && !Abcgen.headless())
             closePlugin();
     }
 
-    Rectangle {
+    // Tab goes through every field and both buttons; Enter continues, Escape cancels.
+    FocusScope {
+        id: dialog
         anchors.fill: parent
-        color: "#f4f4f4"
+        focus: true
+        Keys.onReturnPressed: start()
+        Keys.onEnterPressed: start()
+        Keys.onEscapePressed: closePlugin()
 
-        Column {
+        Rectangle { anchors.fill: parent; color: "#f4f4f4" }
+
+        ColumnLayout {
             anchors.fill: parent
             anchors.margins: 12
-            spacing: 6
+            spacing: 4
 
             Repeater {
                 id: inputs
                 model: []
-                Row {
-                    spacing: 8
-                    Text { width: 190; text: modelData.label; anchors.verticalCenter: parent.verticalCenter }
-                    Rectangle {
-                        width: 170; height: 26; color: "white"; border.color: "#999"
-                        TextInput {
-                            anchors.fill: parent
-                            anchors.margins: 4
-                            clip: true
-                            selectByMouse: true
-                            text: plugin.values[modelData.name] || ""
-                            onTextChanged: plugin.values[modelData.name] = text
+                RowLayout {
+                    Layout.fillWidth: true
+                    Label { text: modelData.label; Layout.preferredWidth: 170 }
+                    TextField {
+                        visible: !modelData.choices
+                        focus: index === 0
+                        Layout.fillWidth: true
+                        selectByMouse: true
+                        text: plugin.initial[modelData.name] || ""
+                        onTextChanged: plugin.values[modelData.name] = text
+                        onAccepted: start()
+                        Accessible.name: modelData.label
+                    }
+                    ComboBox {
+                        visible: !!modelData.choices
+                        focus: index === 0
+                        Layout.fillWidth: true
+                        editable: !!modelData.editable
+                        model: modelData.choices ? Abcgen.CHOICES[modelData.choices] : []
+                        Component.onCompleted: {
+                            var v = String(plugin.initial[modelData.name] || "");
+                            currentIndex = find(v);
+                            if (editable) editText = v; // free text stays as typed
                         }
+                        onEditTextChanged: if (editable) plugin.values[modelData.name] = editText
+                        onActivated: plugin.values[modelData.name] = currentText
+                        onAccepted: start()
+                        Accessible.name: modelData.label
                     }
                 }
             }
 
-            Text {
-                id: status
-                width: parent.width
-                wrapMode: Text.Wrap
-                color: "#a00"
-                text: ""
+            RowLayout {
+                Layout.fillWidth: true
+                BusyIndicator { running: plugin.busy; visible: plugin.busy; Layout.preferredHeight: 28; Layout.preferredWidth: 28 }
+                Text {
+                    id: status
+                    Layout.fillWidth: true
+                    wrapMode: Text.Wrap
+                    color: "#a00"
+                    text: ""
+                }
             }
 
-            Row {
+            RowLayout {
                 spacing: 10
-                Rectangle {
-                    width: 110; height: 30; radius: 4; color: "#2a6ebb"
-                    Text { anchors.centerIn: parent; text: "Continue"; color: "white" }
-                    MouseArea {
-                        anchors.fill: parent
-                        onClicked: { status.color = "#333"; status.text = "Generating…"; later.start(); }
-                    }
-                }
-                Rectangle {
-                    width: 90; height: 30; radius: 4; color: "#ccc"
-                    Text { anchors.centerIn: parent; text: "Cancel" }
-                    MouseArea { anchors.fill: parent; onClicked: closePlugin() }
+                Button { text: "Continue"; highlighted: true; enabled: !plugin.busy; onClicked: start() }
+                Button {
+                    text: "Cancel"
+                    onClicked: closePlugin()
+                    Keys.onReturnPressed: closePlugin()
+                    Keys.onEnterPressed: closePlugin()
                 }
             }
         }

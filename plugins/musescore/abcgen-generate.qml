@@ -2,7 +2,10 @@
 // MuseScore 3 opens the MusicXML abcgen writes (readScore); MuseScore 4 has no
 // readScore, so the notes go into a new score through the cursor. The .abc,
 // .musicxml and .mid stay in the output folder either way.
-import QtQuick 2.2
+import QtQuick 2.9
+import QtQuick.Controls 2.2
+import QtQuick.Layouts 1.3
+import Qt.labs.settings 1.0
 import MuseScore 3.0
 import FileIO 3.0
 import "abcgen.js" as Abcgen
@@ -16,24 +19,29 @@ MuseScore {
     version: "0.1.0"
     requiresScore: false
     pluginType: "dialog"
-    width: 400
-    height: 440
+    width: 430
+    height: 560
 
     property var config: null
     property var values: ({})
     property var report: ({})
+    property bool busy: false
+    property var initial: ({}) // what the form opens with; `values` follows the edits
+    // choices: a list in Abcgen.CHOICES; editable: free text accepted beside it
     property var fields: [
         {name: "title", label: "Title", value: ""},
-        {name: "meter", label: "Meter (6/8, 4/4, 3/4…)", value: "6/8"},
-        {name: "key", label: "Key and mode (D, Em, Ador…)", value: "D"},
-        {name: "form", label: "Form (auto, AABB, AB, free…)", value: "auto"},
-        {name: "part_bars", label: "Bars a part (16 for airs)", value: "8"},
+        {name: "meter", label: "Meter", value: "6/8", choices: "meter", editable: true},
+        {name: "tonic", label: "Key", value: "D", choices: "tonic", editable: true},
+        {name: "mode", label: "Mode", value: "major", choices: "mode"},
+        {name: "form", label: "Form", value: "auto", choices: "form", editable: true},
+        {name: "part_bars", label: "Bars a part", value: "8", choices: "part_bars", editable: true},
         {name: "bars", label: "Length in bars (form free)", value: "16"},
         {name: "temperature", label: "Temperature (0.1–2)", value: "1.0"},
         {name: "seed", label: "Seed (empty: random)", value: ""},
         {name: "num", label: "Variations", value: "1"}
     ]
 
+    Settings { id: remembered; category: "abcgen-generate"; property string last: "" }
     QProcess { id: proc }
     FileIO { id: file }
     Timer { id: later; interval: 30; onTriggered: generateNow() }
@@ -55,16 +63,27 @@ MuseScore {
             if (Abcgen.headless()) closePlugin();
             return;
         }
-        var saved = config.generate || {};
-        for (var i = 0; i < fields.length; i++) {
-            var f = fields[i];
-            values[f.name] = saved[f.name] !== undefined && saved[f.name] !== null ? String(saved[f.name]) : f.value;
+        var preset = JSON.parse(JSON.stringify(config.generate || {}));
+        if (preset.key) {
+            var key = Abcgen.splitKey(preset.key);
+            preset.tonic = key.tonic;
+            preset.mode = key.mode;
         }
-        inputs.model = fields; // rebuild the form with the saved values
-        if (Abcgen.headless()) { // nobody can press the button: go with the defaults
+        initial = Abcgen.startValues(fields, preset, remembered.last);
+        values = JSON.parse(JSON.stringify(initial));
+        inputs.model = fields; // rebuild the form with these values
+        if (Abcgen.headless()) { // nobody can press the button: go with the values
             generateNow();
             closePlugin();
         }
+    }
+
+    function start() {
+        if (busy) return;
+        busy = true;
+        status.color = "#333";
+        status.text = "Generating…";
+        later.start(); // paints the busy state before abcgen runs
     }
 
     // MuseScore 4 closes the whole program on Qt.quit(); it has quit() instead
@@ -72,18 +91,11 @@ MuseScore {
         (typeof(quit) === "undefined" ? Qt.quit : quit)();
     }
 
-    function number(name, parse) {
-        var v = String(values[name] || "").trim();
-        if (v === "") return null;
-        var n = parse(v);
-        if (isNaN(n)) throw new Error(name + ": not a number: " + v);
-        return n;
-    }
-
     function request() {
         var text = function (name) { var v = String(values[name] || "").trim(); return v === "" ? null : v; };
-        return {title: text("title") || "", meter: text("meter"), key: text("key"), bars: number("bars", parseInt),
-                form: text("form"), part_bars: number("part_bars", parseInt),
+        var number = function (name, parse) { return Abcgen.numberIn(values, name, parse); };
+        return {title: text("title") || "", meter: text("meter"), key: Abcgen.joinKey(values.tonic, values.mode),
+                bars: number("bars", parseInt), form: text("form"), part_bars: number("part_bars", parseInt),
                 temperature: number("temperature", parseFloat), seed: number("seed", parseInt),
                 num: number("num", parseInt) || 1, model: config.model};
     }
@@ -122,6 +134,7 @@ MuseScore {
     }
 
     function generateNow() {
+        Abcgen.remember(remembered, values); // the dialog opens with these next time
         try {
             var answer = Abcgen.callAbcgen(proc, file, config, "generate", request());
             report.abcgen_ms = Date.now() - report.started;
@@ -143,61 +156,82 @@ MuseScore {
         } catch (e2) {
             console.log("abcgen: " + e2.message);
         }
+        busy = false;
         if (report.ok && !Abcgen.headless())
             closePlugin();
     }
 
-    Rectangle {
+    // Tab goes through every field and both buttons; Enter generates, Escape cancels.
+    FocusScope {
+        id: dialog
         anchors.fill: parent
-        color: "#f4f4f4"
+        focus: true
+        Keys.onReturnPressed: start()
+        Keys.onEnterPressed: start()
+        Keys.onEscapePressed: closePlugin()
 
-        Column {
+        Rectangle { anchors.fill: parent; color: "#f4f4f4" }
+
+        ColumnLayout {
             anchors.fill: parent
             anchors.margins: 12
-            spacing: 6
+            spacing: 4
 
             Repeater {
                 id: inputs
                 model: []
-                Row {
-                    spacing: 8
-                    Text { width: 190; text: modelData.label; anchors.verticalCenter: parent.verticalCenter }
-                    Rectangle {
-                        width: 170; height: 26; color: "white"; border.color: "#999"
-                        TextInput {
-                            anchors.fill: parent
-                            anchors.margins: 4
-                            clip: true
-                            selectByMouse: true
-                            text: plugin.values[modelData.name] || ""
-                            onTextChanged: plugin.values[modelData.name] = text
+                RowLayout {
+                    Layout.fillWidth: true
+                    Label { text: modelData.label; Layout.preferredWidth: 170 }
+                    TextField {
+                        visible: !modelData.choices
+                        focus: index === 0
+                        Layout.fillWidth: true
+                        selectByMouse: true
+                        text: plugin.initial[modelData.name] || ""
+                        onTextChanged: plugin.values[modelData.name] = text
+                        onAccepted: start()
+                        Accessible.name: modelData.label
+                    }
+                    ComboBox {
+                        visible: !!modelData.choices
+                        focus: index === 0
+                        Layout.fillWidth: true
+                        editable: !!modelData.editable
+                        model: modelData.choices ? Abcgen.CHOICES[modelData.choices] : []
+                        Component.onCompleted: {
+                            var v = String(plugin.initial[modelData.name] || "");
+                            currentIndex = find(v);
+                            if (editable) editText = v; // free text stays as typed
                         }
+                        onEditTextChanged: if (editable) plugin.values[modelData.name] = editText
+                        onActivated: plugin.values[modelData.name] = currentText
+                        onAccepted: start()
+                        Accessible.name: modelData.label
                     }
                 }
             }
 
-            Text {
-                id: status
-                width: parent.width
-                wrapMode: Text.Wrap
-                color: "#a00"
-                text: ""
+            RowLayout {
+                Layout.fillWidth: true
+                BusyIndicator { running: plugin.busy; visible: plugin.busy; Layout.preferredHeight: 28; Layout.preferredWidth: 28 }
+                Text {
+                    id: status
+                    Layout.fillWidth: true
+                    wrapMode: Text.Wrap
+                    color: "#a00"
+                    text: ""
+                }
             }
 
-            Row {
+            RowLayout {
                 spacing: 10
-                Rectangle {
-                    width: 110; height: 30; radius: 4; color: "#2a6ebb"
-                    Text { anchors.centerIn: parent; text: "Generate"; color: "white" }
-                    MouseArea {
-                        anchors.fill: parent
-                        onClicked: { status.color = "#333"; status.text = "Generating…"; later.start(); }
-                    }
-                }
-                Rectangle {
-                    width: 90; height: 30; radius: 4; color: "#ccc"
-                    Text { anchors.centerIn: parent; text: "Cancel" }
-                    MouseArea { anchors.fill: parent; onClicked: closePlugin() }
+                Button { text: "Generate"; highlighted: true; enabled: !plugin.busy; onClicked: start() }
+                Button {
+                    text: "Cancel"
+                    onClicked: closePlugin()
+                    Keys.onReturnPressed: closePlugin()
+                    Keys.onEnterPressed: closePlugin()
                 }
             }
         }

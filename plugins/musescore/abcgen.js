@@ -8,6 +8,65 @@ var TICKS = 1920; // MuseScore ticks per whole note
 // BarLineType -> ABC: normal, double, end repeat, final, end-start repeat
 var BARLINES = {1: "|", 2: "||", 8: ":|", 32: "|]", 64: "::"};
 
+// The dialogs' lists (free text is accepted beside them where it makes sense).
+var CHOICES = {
+    meter: ["6/8", "2/2", "4/4", "3/4", "2/4", "9/8", "3/2", "6/4", "3/8", "4/2", "12/8", "C", "C|"],
+    tonic: ["C", "G", "D", "A", "E", "B", "F#", "F", "Bb", "Eb", "Ab"],
+    mode: ["major", "minor", "dorian", "mixolydian", "phrygian", "lydian", "locrian"],
+    form: ["auto", "free", "AABB", "AB", "AAB", "ABC", "AABBCC", "A"],
+    part_bars: ["4", "8", "12", "16"]
+};
+var MODE_SUFFIX = {major: "", minor: "m", dorian: "dor", mixolydian: "mix", phrygian: "phr",
+                   lydian: "lyd", locrian: "loc"};
+
+// "Ador" -> {tonic: "A", mode: "dorian"}; a key abcgen would refuse stays whole as the tonic.
+function splitKey(key) {
+    var m = /^\s*([A-Ga-g][#b]?)\s*([A-Za-z]*)\s*$/.exec(String(key || ""));
+    var word = m ? m[2].toLowerCase() : null;
+    for (var mode in MODE_SUFFIX)
+        if (m && (word === MODE_SUFFIX[mode] || word === mode || word === mode.substring(0, 3)))
+            return {tonic: m[1].charAt(0).toUpperCase() + m[1].substring(1), mode: mode};
+    return {tonic: String(key || ""), mode: "major"};
+}
+
+function joinKey(tonic, mode) {
+    tonic = String(tonic || "").trim();
+    return tonic === "" ? null : tonic + (MODE_SUFFIX[mode] || "");
+}
+
+// A dialog's starting values: its fields' defaults, then the config's presets,
+// then the choices remembered from the last run (a JSON text).
+function startValues(fields, preset, remembered) {
+    var last = {};
+    try { last = JSON.parse(remembered || "{}") || {}; } catch (e) { last = {}; }
+    var values = {};
+    for (var i = 0; i < fields.length; i++) {
+        var name = fields[i].name;
+        var v = fields[i].value;
+        if (preset && preset[name] !== undefined && preset[name] !== null) v = String(preset[name]);
+        if (last[name] !== undefined && last[name] !== null) v = String(last[name]);
+        values[name] = v;
+    }
+    return values;
+}
+
+// Keep a dialog's values for its next run, on disk now: MuseScore may exit right after.
+function remember(settings, values) {
+    var text = JSON.stringify(values);
+    settings.last = text;
+    if (typeof settings.setValue === "function") settings.setValue("last", text);
+    if (typeof settings.sync === "function") settings.sync();
+}
+
+// The number in a dialog field, null when empty; an Error naming the field otherwise.
+function numberIn(values, name, parse) {
+    var v = String(values[name] || "").trim();
+    if (v === "") return null;
+    var n = parse(v);
+    if (isNaN(n)) throw new Error(name + ": not a number: " + v);
+    return n;
+}
+
 // True where no one can answer a dialog (mscore -p under QT_QPA_PLATFORM=offscreen).
 function headless() {
     var p = Qt.platform.pluginName;

@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-from abcgen.runtime.abc.tune import LINE_END, split_tunebook
+from abcgen.runtime.abc.normalise import LINE_END, split_tunebook
 from abcgen.runtime.errors import AbcgenError
 
 MAX_FILE_BYTES = 64 << 20  # the largest published tunebooks are a few MB

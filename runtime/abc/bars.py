@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from abcgen.runtime.abc.events import Diagnostic, Meter
+from abcgen.runtime.abc.events import Diagnostic
+from abcgen.runtime.abc.meter import Meter
 
 _NOTE_NAMES = {1: "whole notes", 2: "half notes", 4: "quarter notes", 8: "eighth notes",
                16: "sixteenth notes", 32: "32nd notes"}  # fmt: skip

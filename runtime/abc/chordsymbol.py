@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from abcgen.runtime.abc.events import Pitch
+from abcgen.runtime.abc.keys import SIGNS
 
 # suffix -> (MusicXML kind, semitones above the root)
 _KINDS: dict[str, tuple[str, tuple[int, ...]]] = {
@@ -40,7 +41,6 @@ _KINDS: dict[str, tuple[str, tuple[int, ...]]] = {
     "sus2": ("suspended-second", (0, 2, 7)),
 }
 _SYMBOL = re.compile(r"([A-G])([#b]?)([^/]*)(?:/([A-G])([#b]?))?")
-_ALTER = {"": 0, "#": 1, "b": -1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,5 +71,5 @@ def parse_chord(text: str) -> Chord | None:
     if m is None or m[3] not in _KINDS:
         return None
     kind, intervals = _KINDS[m[3]]
-    bass = (m[4], _ALTER[m[5]]) if m[4] else None
-    return Chord(m[1], _ALTER[m[2]], kind, m[3], intervals, bass)
+    bass = (m[4], SIGNS[m[5]]) if m[4] else None
+    return Chord(m[1], SIGNS[m[2]], kind, m[3], intervals, bass)

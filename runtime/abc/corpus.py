@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from abcgen.runtime.abc.abc_file import read_abc_text, read_tunes
-from abcgen.runtime.abc.tune import NORMALISER_VERSION, normalise, split_of, split_tunebook
+from abcgen.runtime.abc.normalise import NORMALISER_VERSION, normalise, split_of, split_tunebook
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
 
@@ -130,11 +130,12 @@ def splits_sha256(splits: dict[str, list[str]]) -> str:
 
 
 def read_split(path: Path) -> list[str]:
-    """Tunes of a split file as `write_splits` writes them (apart by a blank line)."""
+    """Tunes of a split file as `write_splits` writes them (apart by a blank line),
+    decoded as tunebooks are (`read_abc_text`: UTF-8, else Latin-1)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise AbcgenError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+        text, _ = read_abc_text(Path(path))
+    except OSError as err:
+        raise AbcgenError(f"cannot read {path}: {err.strerror or err}") from None
     return [t.strip("\n") for t in text.split("\n\n") if t.strip()]
 
 

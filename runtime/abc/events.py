@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-STEPS = "CDEFGAB"
-SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+from abcgen.runtime.abc.keys import SEMITONE, Key
+from abcgen.runtime.abc.meter import Meter
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,34 +24,6 @@ class Pitch:
     @property
     def midi(self) -> int:
         return 12 * (self.octave + 1) + SEMITONE[self.step] + self.alter
-
-
-@dataclass(frozen=True, slots=True)
-class Meter:
-    numerator: int
-    denominator: int
-    symbol: str | None = None  # 'common' for C, 'cut' for C|
-
-    @property
-    def bar_length(self) -> Fraction:
-        return Fraction(self.numerator, self.denominator)
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    tonic: str  # e.g. 'E', 'F#', 'Bb'
-    mode: str  # canonical: 'maj' 'min' 'mix' 'dor' 'phr' 'lyd' 'loc'
-    fifths: int  # key signature: sharps > 0, flats < 0
-    # explicit accidentals in K: (e.g. `K:D exp ^c`) override the signature
-    extra: tuple[tuple[str, int], ...] = ()
-
-    def alter_of(self, step: str) -> int:
-        """The key signature's alteration for a step ('A'..'G')."""
-        for s, a in self.extra:
-            if s == step:
-                return a
-        order = "FCGDAEB" if self.fifths > 0 else "BEADGCF"
-        return (1 if self.fifths > 0 else -1) if step in order[: abs(self.fifths)] else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,10 @@ from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.events import FieldChange
-from abcgen.runtime.abc.fields import (
-    default_unit,
-    parse_key,
-    parse_meter,
-    parse_tempo,
-    parse_unit,
-)
+from abcgen.runtime.abc.keys import parse_key
 from abcgen.runtime.abc.lexer import Token
-from abcgen.runtime.abc.notes import PROPAGATION, midi_ratio, propagation
+from abcgen.runtime.abc.meter import default_unit, midi_ratio, parse_meter, parse_tempo, parse_unit
+from abcgen.runtime.abc.note_tokens import PROPAGATION, propagation
 from abcgen.runtime.abc.repeats import part_order
 
 _BODY_ONLY_IN_HEADER = "XABCDFGHOSZ"  # fields that have no meaning in a tune body

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
+from abcgen.runtime.abc.events import Bar, Note, Tune
+from abcgen.runtime.abc.keys import pitch_class
 from abcgen.runtime.abc.repeats import ending_numbers
 
 DOUBLE_BARS = ("||", "|]", "[|")  # end a part when no explicit |: ... :| is open
@@ -100,10 +101,7 @@ def spec_of(key: str) -> FormSpec:
 
 def tonic_semitone(tune: Tune) -> int:
     """Pitch class of the tonic of the tune's K: (C when there is none)."""
-    if tune.key is None:
-        return 0
-    tonic = tune.key.tonic
-    return (SEMITONE[tonic[0]] + {"#": 1, "b": -1}.get(tonic[1:], 0)) % 12
+    return 0 if tune.key is None else pitch_class(tune.key.tonic)
 
 
 # ---------------------------------------------------------------- reading a form

@@ -1,9 +1,9 @@
 """Canonical header values: the M:, L: and K: lines as the normaliser writes them.
 
-The values are read with fields.py's readers and tables (the parser's own), so
-the normaliser, the parser and the constraint automaton agree on what a
-meter, a unit length and a key are; this module only decides how each is
-spelled in canonical tune text (tune.py):
+The values are read with keys.py's and meter.py's readers and tables (the
+parser's own), so the normaliser, the parser and the constraint automaton agree
+on what a meter, a unit length and a key are; this module only decides how each
+is spelled in canonical tune text (normalise.py):
 
 - M: missing is `M:none` (the standard's default); `C` is `4/4`, `C|` is `2/2`.
 - L: missing follows the meter (ABC 2.1: 1/16 below 3/4, else 1/8).
@@ -20,7 +20,8 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from abcgen.runtime.abc.fields import CLEF_WORDS, MODE_SUFFIX, MODES, default_unit, parse_meter
+from abcgen.runtime.abc.keys import CLEF_WORDS, MODE_SUFFIX, MODES
+from abcgen.runtime.abc.meter import FRACTION, METER, default_unit, parse_meter
 from abcgen.runtime.errors import AbcgenError
 
 # Mode word by its first three letters (ABC 2.1 reads no more) -> canonical suffix.
@@ -28,8 +29,6 @@ _SUFFIX = {word: MODE_SUFFIX[mode] for word, (mode, _) in MODES.items() if word}
 # K: options that change the staff, not the pitches.
 _KEY_OPTIONS = {"clef", "middle", "m", "transpose", "t", "octave", "stafflines", "staffscale",
                 "cue", "instrument", "style"}  # fmt: skip
-_METER = re.compile(r"\(?(\d+(?:\+\d+)*)\)?/(\d+)")
-_UNIT = re.compile(r"(\d+)(?:/(\d+))?")
 
 
 class Drop(Exception):
@@ -43,14 +42,14 @@ def meter_text(value: str, steps: Counter[str]) -> str:
     if v in ("C", "C|"):
         steps["meter-symbol"] += 1
         return "4/4" if v == "C" else "2/2"
-    m = _METER.fullmatch(v)
+    m = METER.fullmatch(v)
     if not m or int(m[2]) == 0 or all(int(n) == 0 for n in m[1].split("+")):
         raise Drop("bad-meter")
     return f"{'+'.join(str(int(n)) for n in m[1].split('+'))}/{int(m[2])}"
 
 
 def unit_text(value: str) -> str:
-    m = _UNIT.fullmatch("".join(value.split()))
+    m = FRACTION.fullmatch("".join(value.split()))
     if not m or int(m[1]) == 0 or (m[2] is not None and int(m[2]) == 0):
         raise Drop("bad-unit")
     return f"{int(m[1])}/{int(m[2] or 1)}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from abcgen.runtime.abc.lexer import Token
-from abcgen.runtime.abc.notes import Accidentals
+from abcgen.runtime.abc.note_tokens import Accidentals
 
 
 @dataclass

@@ -11,16 +11,16 @@ tests compare against note by note: a chord lasts as long as its first note
 lines, and joins only notes written equally long; a tie carries its note's
 accidental over a bar line; accidentals on grace notes count for the rest of
 the bar; an accidental holds to the end of the bar in every octave of its
-letter unless `%%propagate-accidentals octave` or `not` says otherwise. Where
-ABC 2.1 is explicit it wins: `(5` `(7` `(9` take the time of 3 only in
-compound meters (6/8, 9/8, 12/8; abc2midi also in 3/4 and 3/8).
+letter unless `%%propagate-accidentals octave` or `not` says otherwise; `(5`
+`(7` `(9` take the time of 3 wherever the meter's numerator is a multiple of 3
+(3/4 and 15/8 too; meter.py).
 
 A note is held back until the next token shows it is finished (`A` may still
 become `A>` or `A-`); bar lines wait with it, since an ending `[2` may follow.
 Times are given when held items are released, so onsets stay exact.
 
 This module keeps the state, the token loop, bar lines and the release of what
-is held; the handlers of the music's tokens are in notes.py, those of header
+is held; the handlers of the music's tokens are in note_tokens.py, those of header
 lines, fields and directives in field_tokens.py.
 """
 
@@ -30,10 +30,12 @@ from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.bars import BarClock, bar_kind, takes_ending_number
-from abcgen.runtime.abc.events import Bar, Diagnostic, Event, Key, Meter, Note, Tune
+from abcgen.runtime.abc.events import Bar, Diagnostic, Event, Note, Tune
 from abcgen.runtime.abc.field_tokens import FieldTokens
+from abcgen.runtime.abc.keys import Key
 from abcgen.runtime.abc.lexer import Lexer, Token
-from abcgen.runtime.abc.notes import (
+from abcgen.runtime.abc.meter import Meter
+from abcgen.runtime.abc.note_tokens import (
     Accidentals,
     BarLine,
     Chord,

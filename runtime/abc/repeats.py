@@ -42,6 +42,8 @@ from fractions import Fraction
 from abcgen.runtime.abc.events import Bar, FieldChange, Note, Tune
 
 MAX_PASSES = 8  # ending numbers above this are read as typos
+# A P: order is read up to one part past this; limits.py refuses a tune whose order is longer.
+MAX_PARTS = 100
 # marks, as abc2midi's features: bar lines, an ending, a part label
 SINGLE, DOUBLE, START, END, BOTH, ENDING, PART = "|", "||", "|:", ":|", "::", "[n", "P"
 _STOP_SKIP = {END, START, DOUBLE, PART, ENDING}  # where a skipped ending ends (not `::`)
@@ -204,13 +206,11 @@ def part_order(spec: str) -> list[str] | None:
         j = i
         while j < len(spec) and spec[j].isdigit():
             j += 1
-        times, i = int(spec[i:j] or 1), j
-        if c == ")":
-            if groups:
-                start = groups.pop()
-                out += out[start:] * (times - 1)
-        elif out:
-            out += [last] * (times - 1)
+        # five digits or more repeat past the limit (and int() of 5,000 digits fails)
+        times, i = (int(spec[i:j] or 1) if j - i < 5 else MAX_PARTS + 1), j
+        repeated = (out[groups.pop():] if groups else []) if c == ")" else [last] * bool(out)
+        room = max(MAX_PARTS + 1 - len(out), 0)  # a longer order is cut just past the limit
+        out += (repeated * min(times - 1, room))[:room]
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abcgen.runtime.cli import app
-from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.errors import AbcgenError, BeyondLimits
 
 
 @app.command()
@@ -24,8 +24,9 @@ def check(
     an error, 2 when the file cannot be read.
     """
     # Imported here, not at the top: every `abcgen` call loads this module.
+    from abcgen.runtime.abc.limits import check_tune
     from abcgen.runtime.abc.parser import parse
-    from abcgen.runtime.formats.convert import MAX_TUNE_CHARS, read_tunes, too_long
+    from abcgen.runtime.formats.outputs import MAX_TUNE_CHARS, read_tunes, too_long
 
     tunes = read_tunes(source)
     if not tunes:
@@ -42,6 +43,10 @@ def check(
         parsed = parse(text)
         for d in sorted(parsed.diagnostics, key=lambda d: (d.line, d.col)):
             typer.echo(f"{source}:{first_line + d.line - 1}:{d.col}: {d.severity}: {d.message}")
+        try:
+            check_tune(parsed)
+        except BeyondLimits as err:  # valid ABC, but convert and live would skip it
+            typer.echo(f"{source}:{first_line}:1: warning: abcgen will not write it: {err}")
         invalid += not parsed.valid
     typer.echo(f"{source}: {len(chosen)} tune(s) checked, {invalid} invalid", err=True)
     if invalid:

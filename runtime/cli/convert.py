@@ -32,7 +32,7 @@ def convert(
     ] = None,
     bpm: Annotated[
         float | None,
-        typer.Option(help="MIDI and audio tempo in quarter notes per minute "
+        typer.Option(min=20, max=400, help="MIDI and audio tempo in quarter notes per minute "
                      "[default: Q:, else by meter]."),
     ] = None,
     program: Annotated[
@@ -63,7 +63,7 @@ def convert(
         TimeRemainingColumn,
     )
 
-    from abcgen.runtime.formats.convert import convert_tune, plan
+    from abcgen.runtime.formats.outputs import NO_NOTES, convert_tune, plan
     from abcgen.runtime.formats.soundfonts import find_soundfont
 
     kind, jobs = plan(source, output, tune=tune)
@@ -73,7 +73,7 @@ def convert(
     progress = Progress(TextColumn("converting"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=console, transient=True,
                         redirect_stdout=sys.stdout.isatty(), disable=not console.is_terminal)
-    written = 0
+    written, reasons = 0, set()
     with progress:
         task = progress.add_task("convert", total=len(jobs))
         for job in jobs:
@@ -84,9 +84,11 @@ def convert(
             if r.path is not None:
                 written += 1
                 print(f"wrote {r.path}", flush=True)
+            reasons.add(r.skipped)
             progress.advance(task)
     if not written:
-        raise AbcgenError(f"no tune with notes in {source}")
+        raise AbcgenError(f"no tune with notes in {source}" if reasons == {NO_NOTES}
+                          else f"no tune of {source} converted (the warnings say why)")
     if len(jobs) > 1:
         console.print(f"{source}: {written} of {len(jobs)} tunes converted", markup=False)
 

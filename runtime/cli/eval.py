@@ -1,6 +1,6 @@
 """`abcgen eval MODEL`: bits/char on the test split and statistics of generated
 tunes, with the constraint mask in each form asked for and without it, their
-forms beside the test split's; a JSON report, PNG plots, short tables, and
+forms and structure beside the test split's; a JSON report, PNG plots, short tables, and
 report.html with a few of the tunes as sheet music and sound."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import typer
 
 from abcgen.runtime.cli import app
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
 
 
 @app.command("eval")
@@ -35,7 +36,13 @@ def eval_model(
         str | None, typer.Option(help="Prime every tune with this meter (e.g. 6/8), to "
                                  "compare one meter's forms with the test split's.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the generation runs.")] = 0,
+    primes: Annotated[
+        str | None, typer.Option(help="'test': tune i of every run starts from the M:, L: "
+                                 "and K: lines of a test tune (a seeded draw), so that runs "
+                                 "and the test split are compared on the same headers.")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the generation runs.")
+                    ] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json, "
                                       "report.html, the PNG plots and the tunes.")] = Path("eval"),
     data: Annotated[
@@ -65,22 +72,32 @@ def eval_model(
 
     from abcgen.runtime.abc.corpus import load_splits
     from abcgen.runtime.atomic import write_atomic
+    from abcgen.runtime.constrain.forms import AUTO, FREE, form_choice
     from abcgen.runtime.evaluate.page import TUNES, render_examples, result_tables, write_page
     from abcgen.runtime.evaluate.report import evaluate
-    from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
     from abcgen.runtime.generate.prime import prime_text
+    from abcgen.runtime.generate.sampling import SamplingOptions
 
     try:
         temps = [float(t) for t in temperatures.split(",") if t.strip()]
     except ValueError:
         raise AbcgenError(f"--temperatures {temperatures!r}: give numbers like 0.8,1.0") from None
-    if not temps or not all(0 < t < float("inf") for t in temps):  # also refuses nan
-        raise AbcgenError("--temperatures must be positive numbers, e.g. 0.8,1.0")
+    if not temps:
+        raise AbcgenError("--temperatures needs at least one number, e.g. 0.8,1.0")
+    for t in temps:
+        try:
+            SamplingOptions(temperature=t)
+        except AbcgenError as err:
+            raise AbcgenError(f"--temperatures: {err}") from None
     words = [w.strip() for w in forms.split(",") if w.strip()]
     if not words:
         raise AbcgenError("--forms needs at least one form, e.g. auto or AABB")
     choices = [form_choice(w, None if w.lower() in (AUTO, FREE) else part_bars) for w in words]
-    prime = prime_text(meter) if meter is not None else ""
+    prime_text(meter)  # a bad --meter, named before the long work
+    if primes is not None and primes != "test":
+        raise AbcgenError(f"--primes {primes!r}: the only source of primes is 'test'")
+    if primes is not None and meter is not None:
+        raise AbcgenError("give --meter or --primes, not both")
     if not model.is_file():
         raise AbcgenError(f"model file not found: {model}")
     if scores:
@@ -98,18 +115,24 @@ def eval_model(
     with console.status(f"scoring {len(splits['test'])} test tunes, generating "
                         f"{(len(choices) + 1) * num * len(temps)} tunes"):
         report, hists, form_hists = evaluate(
-            model, splits, num=num, temperatures=temps, forms=choices, prime=prime, seed=seed,
-            max_chars=max_chars, abc2midi=use_abc2midi)
+            model, splits, num=num, temperatures=temps, forms=choices, meter=meter,
+            primes=primes, seed=seed, max_chars=max_chars, abc2midi=use_abc2midi)
     write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     written = [out / "report.json"]
     plotted = []
     if plots:
-        from abcgen.runtime.evaluate.plots import plot_bar_errors, plot_forms, plot_histograms
+        from abcgen.runtime.evaluate.plots import (
+            plot_bar_errors,
+            plot_forms,
+            plot_histograms,
+            plot_structure,
+        )
 
         plot_histograms(hists, out / "histograms.png")
         plot_forms(form_hists, out / "forms.png")
         plot_bar_errors(report, out / "bar_errors.png")
-        plotted = ["histograms.png", "forms.png", "bar_errors.png"]
+        plot_structure(report, out / "structure.png")
+        plotted = ["histograms.png", "forms.png", "bar_errors.png", "structure.png"]
     examples = []
     if scores:
         with console.status(f"engraving and playing {scores * len(report['runs'])} tunes"):

@@ -15,6 +15,7 @@ import typer
 from abcgen.exported import DEFAULT_MODEL
 from abcgen.runtime.cli import app
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
 
 
 @app.command()
@@ -35,7 +36,7 @@ def generate(
     ] = None,
     num: Annotated[int, typer.Option(min=1, max=1024, help="How many tunes.")] = 1,
     temperature: Annotated[
-        float, typer.Option(min=0.0, help="Sampling temperature; 0 picks the likeliest.")
+        float, typer.Option(help="Sampling temperature; 0 picks the likeliest.")
     ] = 1.0,
     top_k: Annotated[int, typer.Option(min=0, help="Sample among the k likeliest (0: all).")] = 0,
     top_p: Annotated[
@@ -43,7 +44,8 @@ def generate(
     ] = 1.0,
     seed: Annotated[
         int | None,
-        typer.Option(help="Random seed; the same seed and --num give the same tunes "
+        typer.Option(min=0, max=MAX_SEED,
+                     help="Random seed; the same seed and --num give the same tunes "
                      "(default: a random one, written in each tune's title)."),
     ] = None,
     max_chars: Annotated[
@@ -83,11 +85,9 @@ def generate(
     ] = None,
 ) -> None:
     """Generate folk tunes in ABC notation."""
-    from abcgen.runtime.generate.forms import form_choice
     from abcgen.runtime.generate.generator import generate as run_generator
-    from abcgen.runtime.generate.model import Model
-    from abcgen.runtime.generate.prime import check_prefix, prime_text
-    from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
+    from abcgen.runtime.generate.onnx_model import Model
+    from abcgen.runtime.generate.params import GeneratorParams
 
     kind = _output_kind(out)
     if kind == "audio":
@@ -98,33 +98,22 @@ def generate(
     if paths:  # before the work: a read-only file or folder costs nothing
         from abcgen.runtime.atomic import check_writable
 
-        check_writable(*paths)
-    prime = prime_text(meter, key, unit, prefix)
-    shape = form_choice(form, part_bars)
-    if free and shape.spec is not None:
-        raise AbcgenError(f"--form {form} needs the constraint mask: leave out --free")
-    sampling = SamplingOptions(temperature, top_k, top_p)
+        check_writable(*paths, inputs=[model])
+    params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=num,
+                             temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                             max_chars=max_chars, form=form, part_bars=part_bars, free=free)
     if model == DEFAULT_MODEL and not model.is_file():
         raise AbcgenError(
             f"the shipped model is missing ({model}); pass --model FILE.onnx "
             "(abcgen-train, then abcgen-export, make one)"
         )
-    seed = random_seed() if seed is None else seed
-    loaded = Model(model)
-    if prefix:
-        check_prefix(prefix, loaded.info.vocab)
-    mask = None
-    if not free:
-        from abcgen.runtime.generate.constraints import BatchConstraint
-
-        mask = BatchConstraint(loaded.info.vocab, num, max_chars=max_chars, form=shape, seed=seed)
-    tunes = run_generator(loaded, prime, num=num, sampling=sampling,
-                          max_chars=max_chars, seed=seed, mask=mask)
+    tunes = run_generator(Model(model), params)
     for i, tune in enumerate(tunes, 1):
         if not tune.ended:
             typer.echo(f"warning: tune {i} reached --max-chars {max_chars} before its end",
                        err=True)
-    titles = [f"abcgen seed {seed}" + (f" #{i}" if num > 1 else "") for i in range(1, num + 1)]
+    titles = [f"abcgen seed {params.seed}" + (f" #{i}" if num > 1 else "")
+              for i in range(1, num + 1)]
     _write(kind, paths, [t.text for t in tunes], titles,
            {"bpm": bpm, "program": program, "soundfont": soundfont})
 
@@ -132,7 +121,7 @@ def generate(
 def _output_kind(out: Path | None) -> str | None:
     if out is None:
         return None  # stdout: the writers stay unimported
-    from abcgen.runtime.formats.convert import output_kind
+    from abcgen.runtime.formats.outputs import output_kind
 
     return output_kind(out)
 
@@ -143,7 +132,7 @@ def _paths(kind: str | None, out: Path | None, num: int) -> list[Path]:
         return []
     if kind == "abc" or num == 1:
         return [out]
-    from abcgen.runtime.formats.convert import numbered
+    from abcgen.runtime.formats.outputs import numbered
 
     return [numbered(out, i) for i in range(1, num + 1)]
 
@@ -164,7 +153,7 @@ def _write(kind: str | None, paths: list[Path], texts: list[str], titles: list[s
         typer.echo(f"wrote {paths[0]}")  # as convert reports: on stdout
         return
     from abcgen.runtime.abc.parser import parse
-    from abcgen.runtime.formats.convert import write_tune
+    from abcgen.runtime.formats.outputs import write_tune
 
     for text, path in zip(abc, paths, strict=True):
         write_tune(kind, parse(text), path, **opts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from abcgen.runtime.cli import run_app
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -45,14 +47,15 @@ def live(
     abc: Annotated[Path | None, typer.Option(
         help="Play the tunes of this ABC file, in turn, instead of generating.")] = None,
     temperature: Annotated[float, typer.Option(
-        min=0.1, max=2.0, help="Sampling temperature; a controller can change it live.")] = 1.0,
+        help="Sampling temperature; a controller can change it live (0.1..2.0).")] = 1.0,
     free: Annotated[bool, typer.Option(
         "--free", help="Sample without the constraint mask (tunes may then have wrong bar "
                        "lengths or no end).")] = False,
     max_chars: Annotated[int, typer.Option(
         min=1, help="Longest tune body, in characters.")] = 2000,
     seed: Annotated[int | None, typer.Option(
-        help="Seed for tunes, header choices and humanisation.", show_default="random")] = None,
+        min=0, max=MAX_SEED, help="Seed for tunes, header choices and humanisation.",
+        show_default="random")] = None,
     meter: Annotated[str, typer.Option(help="Meter of every tune, e.g. 6/8, or 'random'.")
                      ] = RANDOM,
     key: Annotated[str, typer.Option(help="Key (and mode) of every tune, e.g. D, Ador, "
@@ -113,7 +116,7 @@ def live(
 ) -> None:
     """Play new tunes to a MIDI port, one after another, in time, until stopped.
 
-    Stop with Ctrl-C or SIGTERM: every sounding note is released first.
+    Stop with Ctrl-C, SIGTERM or SIGHUP: every sounding note is released first.
     """
     from abcgen.runtime.live import ports
 
@@ -144,7 +147,14 @@ def live(
         record=record, abc_log=abc_log, clock=clock, clock_in=clock_in,
         control_in=control_in, controls=_controls(cc or []), time_scale=time_scale,
         realtime=realtime)
-    run(config, log=lambda line: typer.echo(line, err=True))
+    run(config, log=_log)
+
+
+def _log(line: str) -> None:
+    """A line on stderr, unless stderr is gone (its terminal closed: SIGHUP follows),
+    which must not stop the way out that releases every note."""
+    with contextlib.suppress(OSError):
+        typer.echo(line, err=True)
 
 
 main = run_app(app)

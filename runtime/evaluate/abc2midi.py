@@ -82,6 +82,7 @@ class Message:
 class Reference:
     notes: list[RefNote] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    length: Fraction | None = None  # the MIDI file's longest track, in whole notes
 
     @property
     def bar_warnings(self) -> list[Message]:
@@ -113,7 +114,7 @@ def run_abc2midi(
             raise AbcgenError(f"abc2midi took longer than {timeout:g} s") from None
         reference = Reference(messages=_messages(run.stdout, len(prefix)))
         if mid.exists():
-            reference.notes = _read_notes(mid)
+            reference.notes, reference.length = _read_notes(mid)
     return reference
 
 
@@ -156,11 +157,14 @@ def _messages(stdout: str, shift: int) -> list[Message]:
     return found
 
 
-def _read_notes(path: Path) -> list[RefNote]:
+def _read_notes(path: Path) -> tuple[list[RefNote], Fraction]:
+    """The notes, and the length of the longest track (abc2midi adds a short tail)."""
     midi = mido.MidiFile(str(path))
     per_whole = 4 * midi.ticks_per_beat
     notes: list[RefNote] = []
+    length = 0
     for track in midi.tracks:
+        length = max(length, sum(msg.time for msg in track))
         now, sounding = 0, {}
         for msg in track:
             now += msg.time
@@ -174,7 +178,7 @@ def _read_notes(path: Path) -> list[RefNote]:
                 onset = max(start - 1, 0)  # abc2midi starts every note one tick late
                 notes.append(RefNote(Fraction(onset, per_whole), Fraction(now - onset, per_whole),
                                      msg.note))  # fmt: skip
-    return sorted(notes, key=lambda n: (n.onset, n.pitch))
+    return sorted(notes, key=lambda n: (n.onset, n.pitch)), Fraction(length, per_whole)
 
 
 def comparable(notes: Iterable[Note]) -> list[RefNote]:

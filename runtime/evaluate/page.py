@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.writer import format_abc
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.evaluate.structure import MEASURES
 
 TUNES = "tunes"  # subfolder of the scores and sound files
 AUDIO = ".ogg"  # Vorbis: a tenth of the WAV's size, and every browser plays it
@@ -53,7 +55,8 @@ class Example:
 
 
 def result_tables(report: dict[str, Any]) -> list[ResultTable]:
-    """The runs' summary, their forms beside the test split's, and the forms by meter."""
+    """The runs' summary, their forms beside the test split's, the forms by meter, and
+    their structure beside the test split's, overall and by meter."""
     bpc = report["test_bpc"]
     model = Path(report["model"]).name
     summary = ResultTable(
@@ -77,20 +80,66 @@ def result_tables(report: dict[str, Any]) -> list[ResultTable]:
     by_meter = ResultTable(
         f"forms by meter (meters with {LEAST_TUNES}+ test tunes)",
         ["meter", "run", "tunes", "repeated", "one part", "8-bar parts", "tonic",
-         "commonest form"], [],
+         "commonest form"],
+        _meter_rows(sources, lambda row: [
+            percent(row["repeated"]), percent(row["one_part"]),
+            percent(row["eight_bar_parts"]), percent(row["ends_on_tonic"]),
+            "{} {:.0%}".format(*next(iter(row["forms"].items()), ("-", 0)))]),
         "repeated: tunes with a part played twice; one part: a single section", labels=2)
-    for meter, shape in report["test_forms"]["by_meter"].items():
-        if shape["tunes"] < LEAST_TUNES:
-            continue
-        for name, f in sources:
-            row = f["by_meter"].get(meter)
-            if row is not None:
-                top = next(iter(row["forms"].items()), ("-", 0))
-                by_meter.rows.append([
-                    meter, name, str(row["tunes"]), percent(row["repeated"]),
-                    percent(row["one_part"]), percent(row["eight_bar_parts"]),
-                    percent(row["ends_on_tonic"]), f"{top[0]} {top[1]:.0%}"])
-    return [summary, forms, by_meter]
+    return [summary, forms, by_meter, *structure_tables(report)]
+
+
+def _meter_rows(sources: list[tuple[str, dict[str, Any]]],
+                cells: Callable[[dict[str, Any]], list[str]]) -> list[list[str]]:
+    """Rows (meter, source, tunes, *cells) for the meters with LEAST_TUNES or more
+    tunes in the first source (the test split), each source that has the meter."""
+    rows = []
+    for meter, shape in sources[0][1]["by_meter"].items():
+        if shape["tunes"] >= LEAST_TUNES:
+            rows += [[meter, name, str(s["by_meter"][meter]["tunes"]),
+                      *cells(s["by_meter"][meter])]
+                     for name, s in sources if meter in s["by_meter"]]
+    return rows
+
+
+# (header, key of the structure summary) of the structure-by-meter table
+_BY_METER: list[tuple[str, str]] = [
+    ("repeated bars", "repeated_bars"), ("figures", "restated_notes"), ("echo", "echo"),
+    ("2nd half", "second_half"), ("final beat", "final_long"), ("lead-in", "lead_in"),
+    ("whole bars", "whole_bars"),
+]
+
+
+def structure_tables(report: dict[str, Any]) -> list[ResultTable]:
+    """The structure of the runs' tunes beside the test split's (and beside the test
+    tunes whose headers primed them), overall and by meter."""
+    sources = [("test split", report["test_structure"])]
+    if "primed_structure" in report:
+        sources.append(("test tunes primed", report["primed_structure"]))
+    sources += [(r["name"], r["structure"]) for r in report["runs"]]
+    overall = ResultTable(
+        "structure, beside the test split's", ["measure", *(name for name, _ in sources)],
+        [["tunes", *(str(s["tunes"]) for _, s in sources)]]
+        + [[label, *(_share(s[key], s["tunes"]) for _, s in sources)]
+           for key, label in MEASURES]
+        + [["longest run of one bar (mean, most)",
+            *(f"{s['longest_run']['mean']:.2f}, {s['longest_run']['max']}"
+              if s["longest_run"]["mean"] is not None else "-" for _, s in sources)]],
+        "shares of tunes, but: repeated bars and figures are each tune's share, averaged; "
+        "'of N' counts the tunes a measure applies to (the notes, for bars' last notes). "
+        "Written order, the opening pickup not a bar; loops and lengths as played. "
+        "Definitions: runtime/evaluate/structure.py")
+    by_meter = ResultTable(
+        f"structure by meter (meters with {LEAST_TUNES}+ test tunes)",
+        ["meter", "run", "tunes", *(h for h, _ in _BY_METER)],
+        _meter_rows(sources, lambda row: [percent(row[key]["share"]) for _, key in _BY_METER]),
+        "the measures above, per meter", labels=2)
+    return [overall, by_meter]
+
+
+def _share(value: dict[str, Any], tunes: int) -> str:
+    shown = percent(value["share"])
+    return shown if value["of"] == tunes or value["share"] is None else f"{shown} of {value['of']}"
 
 
 def percent(x: float | None) -> str:

@@ -1,5 +1,6 @@
 """PNG plots of an evaluation: the model's histograms beside the corpus's, its
-forms beside the test split's, and the bar-length errors of each run.
+forms beside the test split's, the bar-length errors of each run, and the
+bar-by-bar self-similarity of a tune of each run beside a human tune.
 matplotlib is optional (the train extra): it is imported only here, and only
 when plots are asked for."""
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.evaluate.forms import DEGREES, MAX_BARS
+from abcgen.runtime.evaluate.form_stats import DEGREES, MAX_BARS
 from abcgen.runtime.evaluate.report import INTERVALS, LENGTH_LABELS
 
 _TITLES = {"pitch_class": "pitch class (semitones above the tonic)",
@@ -108,14 +109,72 @@ def plot_bar_errors(report: dict[str, Any], path: Path) -> None:
     _save(fig, path)
 
 
+_SIMILARITY = ["#ffffff", "#9ecae1", "#08306b"]  # different, similar, identical
+
+
+def plot_structure(report: dict[str, Any], path: Path) -> None:
+    """Bars x bars of a human test tune and, beside it, of a tune of each run in its
+    meter (one row a human tune): a dark cell where two bars are identical, a light
+    one where they share rhythm and contour. Restatement shows as lines beside the
+    diagonal (a phrase coming back), loops as solid blocks."""
+    plt = _pyplot()  # says so when matplotlib is missing
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    rows: dict[str | None, list[tuple[str, str | None]]] = {}
+    for run in report["runs"]:
+        rows.setdefault(run["pictured"]["human"], []).append((run["name"],
+                                                              run["pictured"]["tune"]))
+    width = 1 + max(len(r) for r in rows.values())
+    fig, axes = plt.subplots(len(rows), width, figsize=(3.3 * width, 3.6 * len(rows)),
+                             squeeze=False)
+    for line, (human, tunes) in zip(axes, rows.items(), strict=True):
+        panels = [("human (test split)", human), *tunes]
+        for ax in line[len(panels):]:
+            ax.set_axis_off()
+        for ax, (label, text) in zip(line, panels, strict=False):
+            _similarity_panel(ax, label, text, ListedColormap(_SIMILARITY))
+    fig.legend(handles=[Patch(facecolor=c, edgecolor="#999", label=t) for c, t in
+                        zip(_SIMILARITY[::-1], ["identical bars", "same rhythm and contour",
+                                                "different"], strict=True)],
+               loc="upper center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the legend
+    _save(fig, path, layout=False)
+
+
+def _similarity_panel(ax, label: str, text: str | None, colours) -> None:
+    from abcgen.runtime.abc.parser import parse
+    from abcgen.runtime.evaluate.structure import PHRASE, self_similarity, tune_structure
+
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if text is None:
+        ax.set_title(f"{label}:\nno tune of 8 bars", fontsize=9)
+        return
+    tune = parse(text)
+    grid = self_similarity(tune)
+    ax.imshow(grid, cmap=colours, vmin=0, vmax=2, interpolation="nearest")
+    phrases = np.arange(PHRASE, len(grid), PHRASE) - 0.5  # lines between 4-bar phrases
+    ax.vlines(phrases, -0.5, len(grid) - 0.5, colors="#bbb", linewidths=0.5)
+    ax.hlines(phrases, -0.5, len(grid) - 0.5, colors="#bbb", linewidths=0.5)
+    ticks = np.arange(PHRASE - 1, len(grid), PHRASE)  # bars 4, 8, 12...
+    ax.set_xticks(ticks, [str(t + 1) for t in ticks], fontsize=7)
+    ax.set_yticks(ticks, [str(t + 1) for t in ticks], fontsize=7)
+    facts = tune_structure(text, tune)
+    meter = f"M:{facts.meter}, " if facts.meter != "none" else ""
+    ax.set_title(f"{label}\n{meter}{facts.repeated_bars} of {facts.bars} bars repeated",
+                 fontsize=9)
+
+
 def eval_fraction(text: str) -> float:
     num, _, den = text.partition("/")
     return int(num) / int(den or 1)
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig, path: Path, layout: bool = True) -> None:
     buffer = io.BytesIO()
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=90)
     fig.clf()
     import matplotlib.pyplot as plt

@@ -11,7 +11,7 @@ exported model can be compared with any other on the same numbers:
   sections), share ending with a final bar line, lengths, and originality: the
   longest run of consecutive bars copied from a training tune (bars compared
   as text under the same L: and K:);
-- the form of every tune (forms.py), for the runs and for the test split side
+- the form of every tune (form_stats.py), for the runs and for the test split side
   by side: the forms found, the share as asked, the cadences, per meter;
 - pitch-class (relative to the tonic), interval, note-length and range
   histograms of the tunes against the training corpus, with their overlapping
@@ -25,7 +25,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -33,15 +33,22 @@ from typing import Any
 import numpy as np
 
 from abcgen.runtime.abc.corpus import splits_sha256
-from abcgen.runtime.abc.events import SEMITONE, Bar, Note, Tune
+from abcgen.runtime.abc.events import Bar, Note, Tune
+from abcgen.runtime.abc.keys import SEMITONE
 from abcgen.runtime.abc.parser import parse
+from abcgen.runtime.constrain.forms import FormChoice
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.evaluate.forms import form_histograms, summarise_forms, tune_form
-from abcgen.runtime.generate.constraints import BatchConstraint
-from abcgen.runtime.generate.forms import FormChoice
-from abcgen.runtime.generate.generator import DEFAULT_MAX_CHARS, generate
-from abcgen.runtime.generate.model import Model
-from abcgen.runtime.generate.sampling import SamplingOptions
+from abcgen.runtime.evaluate.form_stats import form_histograms, summarise_forms, tune_form
+from abcgen.runtime.evaluate.structure import (
+    loop_limits,
+    pictured,
+    summarise_structure,
+    tune_structure,
+)
+from abcgen.runtime.generate.generator import Generator
+from abcgen.runtime.generate.onnx_model import Model
+from abcgen.runtime.generate.params import DEFAULT_MAX_CHARS, GeneratorParams
+from abcgen.runtime.generate.prime import prime_text
 
 COPY_RUN = 4  # bars: a tune with this many consecutive bars of one training tune copies it
 FINAL = {"|]", "||", ":|", "::"}
@@ -265,16 +272,53 @@ def _spread(x: np.ndarray) -> dict[str, float]:
             "p10": float(np.percentile(x, 10)), "p90": float(np.percentile(x, 90))}
 
 
-def sample_tunes(model: Model, *, num: int, temperature: float, seed: int,
-                 form: FormChoice | None, max_chars: int, prime: str = ""
-                 ) -> tuple[list[tuple[str, bool]], int]:  # fmt: skip
-    """(text, ended) of `num` tunes from BOS (and `prime`), in `form` under the
-    constraint mask (None: without the mask), and how often the mask fell back."""
-    mask = (BatchConstraint(model.info.vocab, num, max_chars=max_chars, form=form, seed=seed)
-            if form is not None else None)
-    tunes = generate(model, prime, num=num, sampling=SamplingOptions(temperature=temperature),
-                     seed=seed, max_chars=max_chars, mask=mask)
-    return [(t.text, t.ended) for t in tunes], mask.fallbacks if mask is not None else 0
+def sample_tunes(model: Model, params: GeneratorParams) -> tuple[list[tuple[str, bool]], int]:
+    """(text, ended) of the tunes `params` asks for, and how often the mask fell back."""
+    gen = Generator(model, params)
+    gen.append(params.prime)
+    while not gen.is_done():
+        gen.generate_next()
+    return ([(t.text, t.ended) for t in gen.results()],
+            gen.mask.fallbacks if gen.mask is not None else 0)
+
+
+def primed_order(test: Sequence[str], num: int, seed: int) -> list[int]:
+    """`--primes test`: the test tunes (by index) whose headers prime a run's `num`
+    tunes, a seeded shuffle of the split (cycled when `num` is larger), so that runs
+    meet the split's mix of meters, units and keys."""
+    if not test:
+        raise AbcgenError("--primes test needs test tunes")
+    order = random.Random(seed).sample(range(len(test)), len(test))
+    return [order[i % len(test)] for i in range(num)]
+
+
+def header(text: str) -> str:
+    """The M:, L: and K: lines a canonical tune starts with: a prime."""
+    return "\n".join(text.split("\n")[:3]) + "\n"
+
+
+def sample_primed(model: Model, params: GeneratorParams, primes: Sequence[str]
+                  ) -> tuple[list[tuple[str, bool]], int, list[str]]:  # fmt: skip
+    """`sample_tunes` for tunes that each have their own prime (a header, as `prefix`):
+    one batch per distinct prime, each seeded from `params.seed` and its place; in the
+    order of `primes`. A prime that cannot take the form asked for (M:none and AABB)
+    gives no tunes: the third item says why, once for each tune left out."""
+    rows: dict[str, list[int]] = {}
+    for i, prime in enumerate(primes):
+        rows.setdefault(prime, []).append(i)
+    out: dict[int, tuple[str, bool]] = {}
+    fallbacks, unfit = 0, []
+    for group, (prime, where) in enumerate(rows.items()):
+        own = int(np.random.SeedSequence([params.seed, group]).generate_state(1)[0])
+        try:
+            texts, fell = sample_tunes(model, replace(params, prefix=prime, num=len(where),
+                                                      seed=own))
+        except AbcgenError as err:
+            unfit += [str(err)] * len(where)
+            continue
+        out.update(zip(where, texts, strict=True))
+        fallbacks += fell
+    return [out[i] for i in sorted(out)], fallbacks, unfit
 
 
 def evaluate(
@@ -284,14 +328,16 @@ def evaluate(
     num: int = 100,
     temperatures: Sequence[float] = (1.0,),
     forms: Sequence[FormChoice] = (FormChoice(auto=True),),
-    prime: str = "",
+    meter: str | None = None,
+    primes: str | None = None,
     seed: int = 0,
     max_chars: int = DEFAULT_MAX_CHARS,
     abc2midi: bool = True,
     corpus_sample: int = 1000,
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
     """The JSON report, the histograms behind its distances and the form histograms
-    (test split first, then each run), for the plots."""
+    (test split first, then each run), for the plots. `primes` 'test': tune i of each
+    run starts from the M:/L:/K: header of a test tune (`primed_order`), not `meter`."""
     model = Model(model_path)
     recorded = model.info.corpus.get("sha256")
     report: dict[str, Any] = {
@@ -301,7 +347,7 @@ def evaluate(
         "test_tunes": len(splits["test"]),
         "test_bpc": bits_per_char(model, splits["test"]) if splits["test"] else None,
         "settings": {"num": num, "temperatures": list(temperatures), "seed": seed,
-                     "forms": [f.key for f in forms], "prime": prime,
+                     "forms": [f.key for f in forms], "prime": prime_text(meter), "primes": primes,
                      "max_chars": max_chars, "abc2midi": abc2midi},
         "runs": [],
     }
@@ -313,12 +359,29 @@ def evaluate(
     test_forms = [tune_form(t) for t in splits["test"]]
     report["test_forms"] = summarise_forms(test_forms)
     form_hists = {"test split": form_histograms(test_forms)}
+    test_shapes = [tune_structure(t, abc2midi=abc2midi) for t in splits["test"]]
+    limits = loop_limits(test_shapes)
+    report["test_structure"] = summarise_structure(test_shapes, limits)
+    humans = list(zip(splits["test"], test_shapes, strict=True))
+    primed = primed_order(splits["test"], num, seed) if primes == "test" else None
+    if primed is not None:
+        report["primed_structure"] = summarise_structure(
+            [test_shapes[i] for i in sorted(set(primed))], limits)
+        humans = [humans[i] for i in primed]
     for temperature in temperatures:
         for form in [*forms, None]:
-            texts, fallbacks = sample_tunes(model, num=num, temperature=temperature, seed=seed,
-                                            form=form, max_chars=max_chars, prime=prime)
+            params = GeneratorParams(meter=meter, num=num, temperature=temperature, seed=seed,
+                                     max_chars=max_chars, form=form or FormChoice(),
+                                     free=form is None)
+            unfit: list[str] = []
+            if primed is None:
+                texts, fallbacks = sample_tunes(model, params)
+            else:
+                texts, fallbacks, unfit = sample_primed(
+                    model, params, [header(splits["test"][i]) for i in primed])
             facts = [tune_facts(t, ended, copies, abc2midi) for t, ended in texts]
             found = [tune_form(f.tune) for f in facts]
+            shapes = [tune_structure(f.text, f.tune, abc2midi=abc2midi) for f in facts]
             name = f"T{temperature:g} " + (f"form {form.key}" if form is not None else "no mask")
             hists[name] = histograms(f.tune for f in facts)
             form_hists[name] = form_histograms(found)
@@ -326,7 +389,11 @@ def evaluate(
                    "form": form.key if form is not None else None,
                    "fallbacks": fallbacks, **summarise(facts),
                    "forms": summarise_forms(found, form.spec if form is not None else None),
+                   "structure": summarise_structure(shapes, limits),
+                   "pictured": pictured([f.text for f in facts], shapes, humans),
                    "distance": {k: distance(v, hists["corpus"][k]) for k, v in hists[name].items()},
                    "examples": [f.text for f in facts[:3]]}
+            if unfit:
+                run["unfit_primes"] = {"tunes": len(unfit), "why": unfit[0]}
             report["runs"].append(run)
     return report, hists, form_hists

@@ -25,6 +25,7 @@ import mido
 import numpy as np
 
 from abcgen.runtime.abc.events import Tune
+from abcgen.runtime.abc.limits import check_seconds
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.formats.extra import EXTRA, require
@@ -163,4 +164,5 @@ def write_audio(
         raise AbcgenError(f"cannot write audio as {suffix or '(no suffix)'}: use .wav, .flac or "
                           ".ogg")
     midi = tune_to_midi(tune, bpm=bpm, program=program, chords=chords)
+    check_seconds(midi.length)  # the frames are held in memory: bounded before they are made
     write_atomic(path, encode(render_midi(midi, soundfont), suffix))

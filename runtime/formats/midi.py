@@ -16,7 +16,9 @@ from fractions import Fraction
 import mido
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
-from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Meter, Note, Tune
+from abcgen.runtime.abc.events import Bar, ChordSymbol, FieldChange, Note, Tune
+from abcgen.runtime.abc.limits import TEMPO, check_tune
+from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.repeats import expand
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
@@ -58,7 +60,7 @@ def default_bpm(meter: Meter | None) -> float:
     """Quarter notes per minute for a tune without Q:: a moderate dance tempo."""
     if meter is None:
         return 120.0
-    if meter.denominator == 8 and meter.numerator % 3 == 0 and meter.numerator > 3:
+    if meter.beat == Fraction(3, 8):
         return 150.0  # jigs and slip jigs: dotted quarter = 100
     if meter.denominator == 2:
         return 160.0  # reels in cut time: half = 80
@@ -87,8 +89,9 @@ def tune_to_midi(
     ]:
         if not 0 <= value <= top:
             raise AbcgenError(f"{name} must be 0..{top}, got {value}")
-    if bpm is not None and not 1 <= bpm <= 1000:
-        raise AbcgenError(f"bpm must be 1..1000, got {bpm}")
+    if bpm is not None and not TEMPO[0] <= bpm <= TEMPO[1]:
+        raise AbcgenError(f"bpm must be {TEMPO[0]:g}..{TEMPO[1]:g}, got {bpm}")
+    check_tune(tune)
 
     velocity, attached = _written_context(tune)
     played = expand(tune)
@@ -170,8 +173,7 @@ def _beat_strength(position: Fraction, meter: Meter | None) -> str:
         return "down"
     if meter is None:
         return "off"
-    compound = meter.denominator == 8 and meter.numerator % 3 == 0 and meter.numerator > 3
-    beat = Fraction(3, 8) if compound else Fraction(1, meter.denominator)
+    beat = meter.beat
     if position % beat:
         return "off"
     beats = meter.bar_length / beat
@@ -259,7 +261,10 @@ def _conductor(tune: Tune, played: list[Note], attached: dict, bpm: float | None
 
 def _signature_messages(tick: int, meter: Meter | None, key) -> list:
     out = []
-    if meter is not None and meter.denominator & (meter.denominator - 1) == 0:
+    # A MIDI time signature holds a numerator up to 255 and a power-of-two denominator;
+    # a tune in another meter (`M:256/4`, `M:4/3`) is played without one.
+    if meter is not None and 0 < meter.numerator <= 255 \
+            and meter.denominator & (meter.denominator - 1) == 0:
         out.append(
             (
                 tick,

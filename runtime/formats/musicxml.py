@@ -17,8 +17,10 @@ from dataclasses import replace
 from fractions import Fraction
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
-from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Key, Meter, Note, Tune
-from abcgen.runtime.abc.fields import MODE_NAMES
+from abcgen.runtime.abc.events import ChordSymbol, FieldChange, Note, Tune
+from abcgen.runtime.abc.keys import ACCIDENTAL_NAMES, MODE_NAMES, Key
+from abcgen.runtime.abc.limits import check_measure, check_tune
+from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.repeats import ending_numbers
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.formats.note_values import NOTATED, beams, notated, split
@@ -29,7 +31,10 @@ _HEADER = (
     '<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN"'
     ' "http://www.musicxml.org/dtds/partwise.dtd">\n'
 )
-_ACCIDENTALS = {-2: "flat-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
+# What XML 1.0 forbids: control characters but tab, newline and carriage return; lone
+# surrogates; U+FFFE and U+FFFF. A title, composer, chord symbol or part label holding
+# one (`T:a\x0cb`) made a file MuseScore refuses as not well-formed; they are left out.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # ABC decoration (with or without its !..! or +..+) -> (notations child, element)
 _DECORATIONS = {
     ".": ("articulations", "staccato"),
@@ -61,8 +66,11 @@ _DECORATIONS = {
 def tune_to_musicxml(tune: Tune, *, title: str | None = None, program: int = 0) -> str:
     """The tune as a MusicXML 4.0 score-partwise document; `program` is 0-based GM.
     The score shows the first voice of a voice overlay (`&`) only."""
+    check_tune(tune)
     events = [e for e in tune.events if not (isinstance(e, Note) and e.voice > 1)]
     measures = layout(replace(tune, events=events) if len(events) < len(tune.events) else tune)
+    for number, m in enumerate(measures, 1):
+        check_measure(number, sum(isinstance(i, Note) for i in m.items))
     title = title or tune.title or "Untitled"
 
     root = ET.Element("score-partwise", version="4.0")
@@ -85,7 +93,7 @@ def tune_to_musicxml(tune: Tune, *, title: str | None = None, program: int = 0) 
     for measure in measures or [Measure()]:
         writer.measure(part_el, measure)
     ET.indent(root)
-    return _HEADER + ET.tostring(root, encoding="unicode") + "\n"
+    return _HEADER + _NOT_XML.sub("", ET.tostring(root, encoding="unicode")) + "\n"
 
 
 def write_musicxml(tune: Tune, path: str | os.PathLike[str], **opts: object) -> None:
@@ -311,7 +319,7 @@ def _accidental(n: Note, key: Key | None, state: dict, tied_over: bool) -> str |
         return None
     state[where] = n.pitch.alter
     if n.pitch.alter != implied or n.accidental is not None:
-        return _ACCIDENTALS.get(n.pitch.alter)
+        return ACCIDENTAL_NAMES.get(n.pitch.alter)
     return None
 
 

@@ -1,17 +1,22 @@
 """The generation loop, shaped like onnxruntime-genai's: the caller owns the loop.
 
-    gen = Generator(model, batch=4, seed=7)
-    gen.append(header)              # the prime, fed in one call
+    gen = Generator(model, GeneratorParams(meter="6/8", key="D", num=4, seed=7))
+    gen.append(gen.params.prime)    # the prime, fed in one call
     while not gen.is_done():
         gen.generate_next()         # one character for every unfinished tune
         print(gen.new_chars()[0], end="")
+
+`generate(model, params)` runs that loop to the end. The params (params.py) say
+everything; the generator builds from them the constraint mask (the form, and
+`auto`'s draws, included) and the sampling, so every caller gets the same tunes
+for the same request.
 
 Every tune starts from BOS, as in training; the generator feeds it itself and
 never draws it again.
 A tune ends when EOS is drawn (EOS is not part of its text) or when it reaches
 `max_chars` generated characters. The batch shares one seeded numpy Generator:
-the same model, prime, options, seed and batch size give the same tunes (on the
-same onnxruntime build and CPU family, whose float rounding the draws see).
+the same model, params and batch size give the same tunes (on the same
+onnxruntime build and CPU family, whose float rounding the draws see).
 Rows that finish are dropped from the batch once half of it has finished, so a
 long straggler does not keep paying for the short tunes.
 
@@ -31,19 +36,20 @@ from typing import Protocol
 
 import numpy as np
 
-from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.generate.model import Model, Stepper
-from abcgen.runtime.generate.sampling import SamplingOptions, sample, sample_checked
+from abcgen.runtime.generate.onnx_model import Model, Stepper
+from abcgen.runtime.generate.params import GeneratorParams
+from abcgen.runtime.generate.prime import check_prefix
+from abcgen.runtime.generate.sampling import sample, sample_checked
 
-DEFAULT_MAX_CHARS = 2000
 COMPACT_AT = 8  # smallest batch worth shrinking
+_FROM_PARAMS = object()  # Generator's default mask: the one the params ask for
 
 
 class StepMask(Protocol):
     """Which characters may come next, for every tune of the batch (in tune order).
 
-    `runtime.constraints.BatchConstraint` is one; any object with these three
-    methods plugs in.
+    `constraints.BatchConstraint` is the one the params build; tests and tools may
+    bring any object with these three methods.
     """
 
     def feed(self, texts: Sequence[str]) -> None:
@@ -62,46 +68,37 @@ class Generated:
     ended: bool  # the model ended it (EOS); False when cut at max_chars
 
 
-def generate(
-    model: Model,
-    prime: str = "",
-    *,
-    num: int = 1,
-    sampling: SamplingOptions | None = None,
-    max_chars: int = DEFAULT_MAX_CHARS,
-    seed: int | None = None,
-    mask: StepMask | None = None,
-) -> list[Generated]:
-    """`num` tunes from one prime, generated together as one batch."""
-    gen = Generator(model, batch=num, sampling=sampling, max_chars=max_chars, seed=seed,
-                    mask=mask)
-    gen.append(prime)
+def generate(model: Model, params: GeneratorParams,
+             *, mask: StepMask | object | None = _FROM_PARAMS) -> list[Generated]:
+    """`params.num` tunes from `params.prime`, generated together as one batch."""
+    gen = Generator(model, params, mask=mask)
+    gen.append(params.prime)
     while not gen.is_done():
         gen.generate_next()
-    return [Generated(prime + text, bool(ended))
-            for text, ended in zip(gen.texts(), gen.ended, strict=True)]
+    return gen.results()
 
 
 class Generator:
-    """Stateful generation of `batch` tunes from one prime."""
+    """Stateful generation of `params.num` tunes; `mask` replaces the params' own
+    constraint mask (a test's, or None for none)."""
 
-    def __init__(
-        self,
-        model: Model,
-        *,
-        batch: int = 1,
-        sampling: SamplingOptions | None = None,
-        max_chars: int = DEFAULT_MAX_CHARS,
-        seed: int | None = None,
-        mask: StepMask | None = None,
-    ) -> None:
-        if batch < 1:
-            raise AbcgenError(f"batch must be >= 1, got {batch}")
-        if max_chars < 1:
-            raise AbcgenError(f"max chars must be >= 1, got {max_chars}")
-        self.model, self.batch, self.max_chars, self.mask = model, batch, max_chars, mask
-        self.sampling = sampling or SamplingOptions()
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, model: Model, params: GeneratorParams,
+                 *, mask: StepMask | object | None = _FROM_PARAMS) -> None:
+        if params.prefix:
+            check_prefix(params.prefix, model.info.vocab)
+        if mask is _FROM_PARAMS:
+            mask = None
+            if not params.free:
+                from abcgen.runtime.constrain.mask import BatchConstraint
+
+                mask = BatchConstraint(model.info.vocab, params.num, max_chars=params.max_chars,
+                                       reserve=params.steer_reserve, form=params.shape,
+                                       seed=params.seed)
+        self.model, self.params, self.mask = model, params, mask
+        self.batch, self.max_chars = params.num, params.max_chars
+        self.sampling = params.sampling  # live playing may change it between steps
+        self.rng = np.random.default_rng(params.seed)
+        batch = self.batch
         self._vocab, self._eos = model.info.vocab, model.info.eos
         # Bookkeeping is per tune ([batch]); the stepper may hold fewer rows (_rows).
         self.ended = np.zeros(batch, bool)  # drew EOS (else cut at max_chars)
@@ -168,6 +165,11 @@ class Generator:
             return [""] * self.batch
         steps = np.stack(self._history, axis=1)
         return ["".join(self._vocab[i] for i in row if i >= 0) for row in steps]
+
+    def results(self) -> list[Generated]:
+        """Each tune as text (the params' prime and what it generated) and whether it ended."""
+        return [Generated(self.params.prime + text, bool(ended))
+                for text, ended in zip(self.texts(), self.ended, strict=True)]
 
     def _draw(self) -> np.ndarray:
         mask, options = self.mask, self.sampling

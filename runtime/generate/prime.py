@@ -11,10 +11,11 @@ import unicodedata
 from collections.abc import Sequence
 
 from abcgen.runtime.abc.header import header_text
-from abcgen.runtime.abc.tune import normalise
+from abcgen.runtime.abc.normalise import normalise
 from abcgen.runtime.errors import AbcgenError
 
 _HAS_KEY = re.compile(r"^K:", re.M)
+_FIELDS_AND_COMMENTS = re.compile(r"^[A-Za-z]:.*$|%.*$", re.M)
 
 
 def prime_text(
@@ -47,9 +48,11 @@ def prime_text(
 
 
 def check_prefix(prefix: str, vocab: Sequence[str]) -> None:
-    """Refuse a prefix holding characters the model cannot write (whitespace aside,
-    which normalising rewrites): dropping them would change the music unseen."""
-    unknown = sorted({ch for ch in prefix if not ch.isspace() and ch not in vocab})
+    """Refuse a prefix whose music holds characters the model cannot write: dropping
+    them would change the music unseen. Whitespace, field lines (X:, T:, M:...) and
+    comments are not music: normalising rewrites or drops them, as in training."""
+    music = _FIELDS_AND_COMMENTS.sub("", prefix)
+    unknown = sorted({ch for ch in music if not ch.isspace() and ch not in vocab})
     if unknown:
         named = ", ".join(f"{ch!r} ({unicodedata.name(ch, f'U+{ord(ch):04X}')})"
                           for ch in unknown)

@@ -23,6 +23,9 @@ def random_seed() -> int:
     return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
 
 
+MIN_TEMPERATURE = 0.01
+
+
 @dataclass(frozen=True)
 class SamplingOptions:
     """temperature 0 means greedy; top_k 0 and top_p 1.0 mean no cut."""
@@ -32,8 +35,14 @@ class SamplingOptions:
     top_p: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.temperature < math.inf:  # also refuses nan
-            raise AbcgenError(f"temperature must be a finite number >= 0, got {self.temperature}")
+        """The one check of a temperature, for every command (the live controller's
+        range, 0.1..2.0, lies inside it)."""
+        t = self.temperature
+        if not 0 <= t < math.inf:  # also refuses nan
+            raise AbcgenError(f"temperature must be a finite number >= 0, got {t}")
+        if 0 < t < MIN_TEMPERATURE:  # logits / t would overflow float32 and draw garbage
+            raise AbcgenError(f"temperature must be 0 (the likeliest) or at least "
+                              f"{MIN_TEMPERATURE}, got {t}")
         if self.top_k < 0:
             raise AbcgenError(f"top-k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:

@@ -5,14 +5,17 @@ when the music reaches it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from abcgen.runtime.atomic import check_writable
+from abcgen.runtime.constrain.forms import FormChoice, form_choice
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate.sampling import SamplingOptions
 from abcgen.runtime.live import ports
 from abcgen.runtime.live.performance import Style
 
-TEMPERATURE_RANGE = (0.1, 2.0)
+CONTROL_TEMPERATURES = (0.1, 2.0)  # what the temperature controller's 0..127 spans
 # Controllers 20-23 are undefined in the MIDI spec, so no synth reacts to them.
 DEFAULT_CONTROLS = {"temperature": 20, "tempo": 21, "next": 22, "panic": 23}
 
@@ -46,10 +49,13 @@ class LiveConfig:
     time_scale: float = 1.0
     realtime: bool = True  # try realtime priority for the sender
 
+    @cached_property
+    def form_choice(self) -> FormChoice:
+        """--form and --part-bars, read once (AbcgenError naming what is wrong)."""
+        return form_choice(self.form, self.part_bars)
+
     def check(self) -> None:
-        lo, hi = TEMPERATURE_RANGE
-        if not lo <= self.temperature <= hi:
-            raise AbcgenError(f"temperature must be {lo}..{hi}, got {self.temperature}")
+        SamplingOptions(temperature=self.temperature)  # AbcgenError naming what is wrong
         if self.api not in ("auto", *ports.APIS):
             raise AbcgenError(f"--api must be auto, {', '.join(ports.APIS)}; got {self.api!r}")
         if self.clock not in ("master", "follow", "off"):
@@ -68,10 +74,7 @@ class LiveConfig:
             raise AbcgenError(f"tunes must be >= 1, got {self.tunes}")
         if self.set_size < 1:
             raise AbcgenError(f"set size must be >= 1, got {self.set_size}")
-        from abcgen.runtime.generate.forms import form_choice
-
-        choice = form_choice(self.form, self.part_bars)  # AbcgenError naming what is wrong
-        if choice.spec is not None and self.meter is not None and self.meter.strip() == "none":
+        if self.form_choice.spec is not None and (self.meter or "").strip() == "none":
             raise AbcgenError("a form counts bars, and --meter none has none")
         if not 0.25 <= self.style.swing < 0.75:
             raise AbcgenError(f"swing must be 0.25..0.75 (0.5 is straight), got {self.style.swing}")
@@ -85,4 +88,5 @@ class LiveConfig:
 
         header_text(self.meter or "4/4", self.key, self.unit)  # a bad value, named now
         # Every file the session writes, before the first note: not when a tune ends.
-        check_writable(*(p for p in (self.abc_log, self.record) if p is not None))
+        check_writable(*(p for p in (self.abc_log, self.record) if p is not None),
+                       inputs=[self.abc, self.model])

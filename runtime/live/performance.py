@@ -38,7 +38,8 @@ from fractions import Fraction
 import mido
 
 from abcgen.runtime.abc.chordsymbol import parse_chord
-from abcgen.runtime.abc.events import Bar, ChordSymbol, Event, FieldChange, Meter, Note, Tune
+from abcgen.runtime.abc.events import Bar, ChordSymbol, Event, FieldChange, Note, Tune
+from abcgen.runtime.abc.meter import Meter
 from abcgen.runtime.abc.parser import Parser
 from abcgen.runtime.abc.repeats import play_order
 from abcgen.runtime.formats.midi import TICKS_PER_BEAT, VELOCITY, tune_to_midi
@@ -60,11 +61,6 @@ class Style:
     swing: float = 0.5  # share of a pair of eighths the first one takes: 0.5 straight, ~0.67 swung
     humanise: int = 6  # velocities vary by up to this much either way
     seed: int = 0
-
-
-def _compound(meter: Meter | None) -> bool:
-    return meter is not None and meter.denominator == 8 and meter.numerator % 3 == 0 \
-        and meter.numerator > 3
 
 
 class Performance:
@@ -123,7 +119,7 @@ class Performance:
                 timed.append((tick, msg))
         ends = [tick for tick, msg in timed if msg.type in ("note_off", "note_on")]
         horizon = max(ends, default=0) + 1 if final else max(ends, default=0)
-        swing = s.swing != 0.5 and not _compound(tune.meter)
+        swing = s.swing != 0.5 and not (tune.meter is not None and tune.meter.compound)
         items = []
         for tick, msg in timed:
             if msg.type == "program_change":  # a chord track appears with its first symbol

@@ -1,12 +1,15 @@
 """Playback: timed MIDI messages out to a port, on absolute deadlines.
 
-The only module that touches ports and the clock. The clock is injected
-(`now`, `wait`), as mido's playback takes `now=`, so scheduling is tested
-without sleeping. Messages stand at positions in whole notes; a `Timeline`
-maps positions to seconds, so every deadline is computed from one anchor
-(per-note sleeps drift) and a tempo change, or an external MIDI clock, just
-re-anchors it. `Player` keeps every note_on paired with a note_off whatever
-happens to the port, and `Scheduler` is the sending loop.
+The only module that reads the clock playback runs by and waits on it: the
+timings of a live session (how far ahead the composer writes, how soon the
+first note sounds, how input messages are timed) are here, and the session
+only asks. The clock is injected into `Scheduler` (`now`, `wait`), as mido's
+playback takes `now=`, so scheduling is tested without sleeping. Messages
+stand at positions in whole notes; a `Timeline` maps positions to seconds, so
+every deadline is computed from one anchor (per-note sleeps drift) and a tempo
+change, or an external MIDI clock, just re-anchors it. Ports are opened by
+ports.py and written only through `Player`, which keeps every note_on paired
+with a note_off whatever happens to the port; `Scheduler` is the sending loop.
 """
 
 from __future__ import annotations
@@ -15,12 +18,18 @@ import heapq
 import itertools
 import math
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from abcgen.runtime.live.recording import Recorder
 
+LEAD = 0.02  # seconds from the arrival of the first bar to its first note
+NEXT_LEAD = 0.15  # seconds from "next tune" to the first note of the next
+LOOKAHEAD = 2.0  # seconds of music the composer keeps ready
+INPUT_POLL = 0.005  # seconds between reads of the control and clock inputs
+STALE_INPUT = 0.05  # an input message computed to be older than this is timed "now"
 TICKS_PER_QUARTER = 24  # MIDI clock
 CLOCK, START, CONTINUE, STOP = 0xF8, 0xFA, 0xFB, 0xFC
 ALL_SOUND_OFF, ALL_NOTES_OFF = 120, 123
@@ -40,6 +49,31 @@ def realtime_priority(priority: int = 20) -> bool:
     except OSError:
         return False
     return True
+
+
+def keep_ahead(ahead: Callable[[], float], dropped: Callable[[], bool]) -> bool:
+    """Wait while the music written is more than LOOKAHEAD seconds (`ahead()`) ahead
+    of the music played; False as soon as `dropped()` says to stop writing it."""
+    while ahead() > LOOKAHEAD:
+        if dropped():
+            return False
+        time.sleep(0.02)
+    return not dropped()
+
+
+class InputTimes:
+    """When each input's messages arrived: the API's time since the input's previous
+    message (exact even when read late), resynchronised to now when that chain is
+    lost or stale."""
+
+    def __init__(self, inputs: int) -> None:
+        self.last: list[float | None] = [None] * inputs
+
+    def arrival(self, i: int, delta: float, now: float) -> float:
+        last = self.last[i]
+        t = now if last is None or last + delta < now - STALE_INPUT else min(last + delta, now)
+        self.last[i] = t
+        return t
 
 
 def whole_note_seconds(bpm: float) -> float:
@@ -257,14 +291,15 @@ class Scheduler:
 
     `wait(timeout)` blocks for at most `timeout` seconds and may return early
     (the daemon returns when new items or control messages arrive); `now()`
-    is the clock. With `clock_master` it sends 24 MIDI clocks per quarter note
-    from position 0, interleaved with the music. Items are tagged with an
+    is the clock (time.monotonic unless a test injects one). With `clock_master`
+    it sends 24 MIDI clocks per quarter note from position 0, interleaved with
+    the music. Items are tagged with an
     epoch; `drop(epoch)` discards every queued item of older epochs. A marker
     (a string) is handed to `on_marker` when its time comes.
     """
 
-    def __init__(self, player: Player, timeline: Timeline, *, now: Callable[[], float],
-                 wait: Callable[[float], None], clock_master: bool = False,
+    def __init__(self, player: Player, timeline: Timeline, *, wait: Callable[[float], None],
+                 now: Callable[[], float] = time.monotonic, clock_master: bool = False,
                  check_every: float = 0.1, follow_tempo: bool = True,
                  on_marker: Callable[[str], None] = lambda _: None) -> None:
         self.player, self.timeline, self.now, self.wait = player, timeline, now, wait

@@ -16,13 +16,13 @@ the MIDI header and the first events in it.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from abcgen.runtime.atomic import file_mode, refuse_protected
+from abcgen.runtime.atomic import check_target, file_mode, temporary
 from abcgen.runtime.errors import AbcgenError
 
 TICKS_PER_BEAT = 480
@@ -41,6 +41,15 @@ def variable_length(value: int) -> bytes:
     return bytes(reversed(out))
 
 
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    """pwrite all of `data`: a full disk may take part of it, then fail on the rest."""
+    while data:
+        n = os.pwrite(fd, data, offset)
+        if n == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        data, offset = data[n:], offset + n
+
+
 class Recorder:
     """Channel messages with the time they were played, flushed to `path`.
 
@@ -54,8 +63,11 @@ class Recorder:
         self.start: float | None = None  # time of the first message: tick 0
         self.last = 0  # tick of the latest message buffered
         self.length = 0  # bytes of events in the file's track
+        self.kept = 0  # tick of the latest message in the file
         self.fd: int | None = None
+        self.created = False  # the file is in place
         self.failing = False
+        self.error = ""  # why the latest write failed
 
     def add(self, t: float, data: bytes) -> None:
         if data[0] >= 0xF0:  # clock, start/stop and sensing are not music
@@ -73,9 +85,10 @@ class Recorder:
         try:
             if self.fd is None:
                 self.fd = self._create()
-            os.pwrite(self.fd, bytes(self.pending), LENGTH_AT + 4 + self.length)
+            _write_all(self.fd, bytes(self.pending), LENGTH_AT + 4 + self.length)
             os.pwrite(self.fd, struct.pack(">I", self.length + len(self.pending)), LENGTH_AT)
         except OSError as err:
+            self.error = err.strerror or str(err)
             if not self.failing:
                 self.on_error(f"cannot write the recording {self.path} ({err.strerror or err}); "
                               "keeping it in memory and retrying")
@@ -85,39 +98,47 @@ class Recorder:
             self.on_error(f"recording to {self.path} again")
         self.failing = False
         self.length += len(self.pending)
+        self.kept = self.last
         self.pending.clear()
 
     def close(self) -> None:
-        """Flush, end the track and sync: the file is then a complete SMF."""
+        """Flush, end the track and sync: the file is then a complete SMF. When the
+        disk is full, the file keeps what was written (its length field counts only
+        that, so it stays a MIDI file that readers open) and AbcgenError says how much."""
         self.flush()
         try:
             if self.fd is None:
                 self.fd = self._create()  # nothing was played: an empty recording
-            os.pwrite(self.fd, END_OF_TRACK, LENGTH_AT + 4 + self.length)
+            _write_all(self.fd, END_OF_TRACK, LENGTH_AT + 4 + self.length)
             os.pwrite(self.fd, struct.pack(">I", self.length + len(END_OF_TRACK)), LENGTH_AT)
             os.fsync(self.fd)
         except OSError as err:
-            raise AbcgenError(f"cannot write the recording {self.path}: "
-                              f"{err.strerror or err}") from None
+            self.error = err.strerror or str(err)
+            self.pending += END_OF_TRACK  # not written: reported below
         finally:
             if self.fd is not None:
                 os.close(self.fd)
                 self.fd = None
-        if self.pending:
-            raise AbcgenError(f"the recording {self.path} lacks the last "
-                              f"{len(self.pending)} bytes of events: they could not be written")
+        if not self.pending:
+            return
+        if not self.created:
+            raise AbcgenError(f"cannot write the recording {self.path} ({self.error}); "
+                              "nothing of it could be kept")
+        kept, lost = self.kept / TICKS_PER_SECOND, (self.last - self.kept) / TICKS_PER_SECOND
+        raise AbcgenError(f"the recording {self.path} keeps the first {kept:.1f} s played; the "
+                          f"{lost:.1f} s after could not be written ({self.error})")
 
     def _create(self) -> int:
         """A new file with the header and an empty track, moved into place."""
-        refuse_protected(self.path)
+        check_target(self.path)
         header = (b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_BEAT)
                   + b"MTrk" + struct.pack(">I", 0))
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                   dir=self.path.parent)
+        fd, tmp = temporary(self.path)
         try:
             os.write(fd, header)
             os.fchmod(fd, file_mode(self.path))
             os.replace(tmp, self.path)
+            self.created = True
         except OSError:
             os.close(fd)
             Path(tmp).unlink(missing_ok=True)

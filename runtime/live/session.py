@@ -23,35 +23,40 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.errors import AbcgenError, BeyondLimits
 from abcgen.runtime.live import ports
-from abcgen.runtime.live.config import TEMPERATURE_RANGE, LiveConfig
+from abcgen.runtime.live.config import CONTROL_TEMPERATURES, LiveConfig
 from abcgen.runtime.live.performance import WHOLE, Item, Performance
 from abcgen.runtime.live.playback import (
     CLOCK,
     CONTINUE,
+    INPUT_POLL,
+    LEAD,
+    NEXT_LEAD,
     START,
     STOP,
     ClockFollower,
+    InputTimes,
     Player,
     Scheduler,
     Timeline,
+    keep_ahead,
     realtime_priority,
     whole_note_seconds,
 )
 from abcgen.runtime.live.recording import Recorder
 
+if TYPE_CHECKING:
+    from abcgen.runtime.generate.params import GeneratorParams
+
 CLIENT = "abcgen-live"
 TEMPO_RANGE = (40.0, 240.0)  # quarter notes per minute, for the tempo controller
 RANDOM_METERS = ("4/4", "6/8", "3/4", "2/4", "9/8", "2/2")
 RANDOM_KEYS = ("D", "G", "A", "Em", "Ador", "Bm", "C", "F", "Dmix", "Edor", "Am", "Gmix")
-LEAD = 0.02  # seconds from the arrival of the first bar to its first note
-NEXT_LEAD = 0.15  # seconds from "next tune" to the first note of the next
-LOOKAHEAD = 2.0  # seconds of music the composer keeps ready
-INPUT_POLL = 0.005  # seconds between reads of the control and clock inputs
-STALE_INPUT = 0.05  # an input message computed to be older than this is timed "now"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+MAX_SKIPPED = 10  # tunes in a row skipped (beyond abc.limits) before the session gives up
 
 
 class Shared:
@@ -72,7 +77,7 @@ class Shared:
 def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[str]]]:
     """(prime, the rest of the text as it is written) for each tune, forever."""
     if config.abc is not None:
-        from abcgen.runtime.formats.convert import read_tunes
+        from abcgen.runtime.formats.outputs import read_tunes
 
         texts = [text for _, text in read_tunes(config.abc)]
         if not texts:
@@ -81,11 +86,8 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
             for text in texts:  # line by line, so that the first bars go out first
                 yield "", iter(io.StringIO(text, newline="\n"))  # `\n` ends lines, no other
     from abcgen.exported import DEFAULT_MODEL
-    from abcgen.runtime.abc.header import canonical_meter
-    from abcgen.runtime.generate.constraints import BatchConstraint
     from abcgen.runtime.generate.generator import Generator
-    from abcgen.runtime.generate.model import Model
-    from abcgen.runtime.generate.prime import prime_text
+    from abcgen.runtime.generate.onnx_model import Model
     from abcgen.runtime.generate.sampling import SamplingOptions
 
     path = config.model or DEFAULT_MODEL
@@ -93,19 +95,9 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
         raise AbcgenError(f"the shipped model is missing ({path}); pass --model FILE.onnx, "
                           "or --abc FILE to play written tunes")
     model = Model(path)
-    rng = random.Random(config.seed)
-    for index in itertools.count():
-        if index % config.set_size == 0:  # a new set: its meter and its form
-            meter = canonical_meter(config.meter or rng.choice(RANDOM_METERS))
-            form = _set_form(config, meter, rng.random())
-        key = config.key or rng.choice(RANDOM_KEYS)
-        prime = prime_text(meter, key, config.unit)
-        mask = None if config.free else BatchConstraint(model.info.vocab, 1,
-                                                        max_chars=config.max_chars, form=form)
-        generator = Generator(model, mask=mask, seed=rng.randrange(2**32),
-                              max_chars=config.max_chars,
-                              sampling=SamplingOptions(temperature=shared.temperature.value))
-        generator.append(prime)
+    for params in tune_params(config, lambda: shared.temperature.value):
+        generator = Generator(model, params)
+        generator.append(params.prime)
 
         def written(generator: Generator = generator) -> Iterator[str]:
             while not generator.is_done():
@@ -114,30 +106,35 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
                 generator.generate_next()
                 yield generator.new_chars()[0]
 
-        yield prime, written()
+        yield params.prime, written()
 
 
-def _set_form(config: LiveConfig, meter: str, draw: float):
-    """The form every tune of a set keeps: the one asked for, or `auto`'s draw for the
-    set's meter (free when the corpus has no form for it)."""
-    from abcgen.runtime.abc.form import spec_of
-    from abcgen.runtime.generate.forms import FormChoice, auto_form, form_choice
+def tune_params(config: LiveConfig, temperature: Callable[[], float]
+                ) -> Iterator[GeneratorParams]:  # fmt: skip
+    """What each tune of the stream is generated from, forever: sets of
+    `config.set_size` tunes share a meter and a form (`auto` drawn once a set), each
+    tune has its key and seed; the temperature is read as each tune starts."""
+    from abcgen.runtime.abc.header import canonical_meter
+    from abcgen.runtime.generate.params import GeneratorParams
 
-    choice = form_choice(config.form, config.part_bars)
-    if not choice.auto:
-        return choice
-    key = auto_form(meter, draw)
-    return FormChoice(spec_of(key)) if key else FormChoice()
+    rng = random.Random(config.seed)
+    for index in itertools.count():
+        if index % config.set_size == 0:
+            meter = canonical_meter(config.meter or rng.choice(RANDOM_METERS))
+            form = config.form_choice.for_meter(meter, rng.random())
+        key = config.key or rng.choice(RANDOM_KEYS)
+        yield GeneratorParams(meter=meter, key=key, unit=config.unit, temperature=temperature(),
+                              seed=rng.randrange(2**32), max_chars=config.max_chars, form=form,
+                              free=config.free)
 
 
 def _keep_ahead(horizon: float, shared: Shared, epoch: int) -> bool:
-    """Wait while the music is more than LOOKAHEAD ahead; False when told to drop it."""
+    """Wait while the music up to `horizon` is too far ahead of play (playback's
+    LOOKAHEAD); False when told to drop it, or when the sender has gone."""
     parent = os.getppid()
-    while (horizon - shared.position.value) * shared.spw.value > LOOKAHEAD:
-        if shared.stopping.value or shared.epoch.value != epoch or os.getppid() != parent:
-            return False
-        time.sleep(0.02)
-    return not shared.stopping.value and shared.epoch.value == epoch
+    return keep_ahead(lambda: (horizon - shared.position.value) * shared.spw.value,
+                      lambda: bool(shared.stopping.value) or shared.epoch.value != epoch
+                      or os.getppid() != parent)
 
 
 def _log_tune(path: Path | None, index: int, text: str, complete: bool) -> str | None:
@@ -169,7 +166,8 @@ def _shift(items: list[Item], by: float) -> list[Item]:
 def compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
     """The composer process: tunes -> timed messages down `conn`, a little ahead.
     Whatever stops it is sent down `conn` too, so that the sender can name it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sender's to handle
+    for sig in (signal.SIGINT, signal.SIGHUP):  # the terminal's, sent to the whole group:
+        signal.signal(sig, signal.SIG_IGN)     # the sender's to handle
     try:
         _compose(config, conn, shared)
     except (BrokenPipeError, EOFError, ConnectionError):
@@ -184,7 +182,7 @@ def _compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
     tunes = _tunes(config, shared)
     first = next(tunes)
     conn.send(("ready",))
-    position, index, epoch = 0.0, 0, shared.epoch.value
+    position, index, epoch, skipped = 0.0, 0, shared.epoch.value, 0
     while not shared.stopping.value and (config.tunes is None or index < config.tunes):
         if shared.epoch.value != epoch:  # "next tune": start right away
             epoch = shared.epoch.value
@@ -193,20 +191,30 @@ def _compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
         performance = Performance(config.style, tune_seed=index)
         marker: list[Item] = [(position, f"tune {index + 1}")]  # goes with the first notes
         text, bpm, complete = [], config.style.bpm or 120.0, True
-        for chunk in itertools.chain([prime], rest):
-            text.append(chunk)
-            items = performance.feed(chunk)
-            if items:
-                bpm = next((d for _, d in items if isinstance(d, float)), bpm)
+        try:
+            for chunk in itertools.chain([prime], rest):
+                text.append(chunk)
+                items = performance.feed(chunk)
+                if items:
+                    bpm = next((d for _, d in items if isinstance(d, float)), bpm)
+                    conn.send(("items", epoch, [*marker, *_shift(items, position)]))
+                    marker = []
+                    if not _keep_ahead(position + performance.done / WHOLE, shared, epoch):
+                        complete = False
+                        break
+            if complete:
+                items = performance.close()
                 conn.send(("items", epoch, [*marker, *_shift(items, position)]))
-                marker = []
-                if not _keep_ahead(position + performance.done / WHOLE, shared, epoch):
-                    complete = False
-                    break
-        if complete:
-            items = performance.close()
-            conn.send(("items", epoch, [*marker, *_shift(items, position)]))
-            position += performance.length + config.gap / whole_note_seconds(bpm)
+                position += performance.length + config.gap / whole_note_seconds(bpm)
+            skipped = 0
+        except BeyondLimits as err:  # one tune too much for playback: the next one plays
+            complete, skipped = False, skipped + 1
+            what = "stopped" if performance.started else "skipped"
+            conn.send(("log", f"warning: tune {index + 1} {what}: {err}"))
+            if skipped == MAX_SKIPPED:
+                raise AbcgenError(f"{MAX_SKIPPED} tunes in a row were beyond what abcgen "
+                                  f"plays; the last: {err}") from None
+            position += max(performance.done, 0) / WHOLE + config.gap / whole_note_seconds(bpm)
         warning = _log_tune(config.abc_log, index, "".join(text), complete)
         if warning:
             conn.send(("log", warning))
@@ -218,15 +226,16 @@ def _compose(config: LiveConfig, conn: Connection, shared: Shared) -> None:
 
 
 class Signals:
-    """SIGINT and SIGTERM only set a flag (and wake the sender through a pipe);
-    the way out, with every note released, is the sender's own."""
+    """SIGINT, SIGTERM and SIGHUP (its terminal closed) only set a flag (and wake the
+    sender through a pipe); the way out, with every note released, is the sender's
+    own. A signal ignored on entry (nohup) stays ignored."""
 
     def __init__(self) -> None:
         self.caught = False
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
-        self._previous = {sig: signal.signal(sig, self._catch)
-                          for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._previous = {sig: signal.signal(sig, self._catch) for sig in STOP_SIGNALS
+                          if signal.getsignal(sig) is not signal.SIG_IGN}
         self._previous_fd = signal.set_wakeup_fd(self.wake_w)
 
     def _catch(self, *_: object) -> None:
@@ -255,7 +264,7 @@ class Session:
         log(f"playing to {output.name} ({output.api})")
         names = dict.fromkeys(n for n in (config.clock_in, config.control_in) if n)
         self.inputs = [ports.open_input(config.api, name, f"{CLIENT}-in") for name in names]
-        self.input_times: list[float | None] = [None] * len(self.inputs)
+        self.input_times = InputTimes(len(self.inputs))
         recorder = Recorder(config.record, on_error=log) if config.record else None
         self.player = Player(self._connect, recorder=recorder, on_change=log)
         self.player.port = output
@@ -263,7 +272,7 @@ class Session:
         self.follower = ClockFollower(self.timeline, self.player.silence) \
             if config.clock == "follow" else None
         self.scheduler = Scheduler(
-            self.player, self.timeline, now=time.monotonic, wait=self.wait,
+            self.player, self.timeline, wait=self.wait,
             clock_master=config.clock == "master",
             follow_tempo=config.style.bpm is None and self.follower is None,
             on_marker=self.on_marker)
@@ -283,24 +292,17 @@ class Session:
                 self.receive(self.conn.recv())
             except EOFError:  # without "end" nor "error": it died; play out what is queued
                 self.ended = self.died = True
-        now = time.monotonic()
+        now = self.scheduler.now()
         for i, port in enumerate(self.inputs):
             for data, delta in port.pending():
-                self.on_input(data, self._arrival(i, delta, now))
+                self.on_input(data, self.input_times.arrival(i, delta, now))
         self.shared.position.value = self.timeline.position(now)
         self.shared.spw.value = self.timeline.spw
 
-    def _arrival(self, i: int, delta: float, now: float) -> float:
-        """When a message arrived: the API's time since the previous one (exact even
-        when read late), resynchronised to now when that chain is lost or stale."""
-        last = self.input_times[i]
-        t = now if last is None or last + delta < now - STALE_INPUT else min(last + delta, now)
-        self.input_times[i] = t
-        return t
-
     def on_marker(self, text: str) -> None:
         if self.ready_at is not None:  # the first tune: say how soon it started
-            text += f" (first note {(time.monotonic() - self.ready_at) * 1e3:.0f} ms after start)"
+            after = self.scheduler.now() - self.ready_at
+            text += f" (first note {after * 1e3:.0f} ms after start)"
             self.ready_at = None
         self.log(f"playing {text}")
 
@@ -311,11 +313,11 @@ class Session:
         if kind == "log":
             self.log(message[1])
         if kind == "ready":
-            self.ready_at = time.monotonic()
+            self.ready_at = self.scheduler.now()
         if kind == "items" and message[1] == self.scheduler.epoch:
             self.scheduler.add(message[2], message[1])
             if not self.timeline.running and self.follower is None:
-                self.timeline.start(time.monotonic() + LEAD)
+                self.timeline.start(self.scheduler.now() + LEAD)
         elif kind == "end":
             self.ended = True
 
@@ -330,7 +332,7 @@ class Session:
         number, value = data[1], data[2]
         controls = self.config.controls
         if number == controls.get("temperature"):
-            lo, hi = TEMPERATURE_RANGE
+            lo, hi = CONTROL_TEMPERATURES
             self.shared.temperature.value = lo + (hi - lo) * value / 127
             self.log(f"temperature {self.shared.temperature.value:.2f}")
         elif number == controls.get("tempo") and self.follower is None:
@@ -359,7 +361,8 @@ class Session:
 
 
 def run(config: LiveConfig, log: Callable[[str], None] = lambda _: None) -> None:
-    """Play until SIGINT/SIGTERM or the last of `config.tunes`, then leave no note sounding."""
+    """Play until SIGINT/SIGTERM/SIGHUP or the last of `config.tunes`, then leave no note
+    sounding."""
     config.check()
     if config.seed is not None:
         log(f"seed {config.seed}")  # a session worth keeping can be played again
@@ -375,18 +378,26 @@ def run(config: LiveConfig, log: Callable[[str], None] = lambda _: None) -> None
     try:
         if config.realtime and not realtime_priority():
             log("realtime priority not permitted; timing may suffer on a busy machine")
-        session = Session(config, conn, shared, log, signals)
-        session.scheduler.run(session.keep_going)
-    finally:
+        try:
+            session = Session(config, conn, shared, log, signals)
+        except AbcgenError:
+            if not signals.caught:
+                raise
+            log("stopped while the ports opened")  # the signal cut the opening short
         if session is not None:
-            session.close()
-        shared.stopping.value = 1
-        composer.join(5)
-        if composer.is_alive():
-            composer.terminate()
+            session.scheduler.run(session.keep_going)
+    finally:
+        try:
+            if session is not None:
+                session.close()
+        finally:
+            shared.stopping.value = 1
             composer.join(5)
-        conn.close()
-        signals.restore()
-    if session.died:
+            if composer.is_alive():
+                composer.terminate()
+                composer.join(5)
+            conn.close()
+            signals.restore()
+    if session is not None and session.died and not signals.caught:
         raise AbcgenError(f"the composer stopped unexpectedly (exit code {composer.exitcode}); "
                           "the music queued before was played")

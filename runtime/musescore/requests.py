@@ -9,14 +9,17 @@ the output folder. The answer lists, per tune, the files written (.abc,
 from __future__ import annotations
 
 import json
+import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from abcgen.runtime.abc.events import Bar, FieldChange, Tune
+from abcgen.runtime.abc.meter import parse_meter, parse_unit
 from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.generate import MAX_SEED
 
 MAX_NUM = 16
 DEFAULT_MAX_CHARS = 1000
@@ -64,6 +67,11 @@ class Request:
             raise AbcgenError(f"request: num must be 1..{MAX_NUM}, got {request.num}")
         if request.temperature < 0:
             raise AbcgenError(f"request: temperature must be >= 0, got {request.temperature}")
+        if request.seed is not None and not 0 <= request.seed <= MAX_SEED:
+            raise AbcgenError(f"request: seed must be 0..{MAX_SEED}, got {request.seed}")
+        if not math.isfinite(request.temperature):
+            raise AbcgenError(f"request: temperature must be a finite number, got "
+                              f"{request.temperature}")
         if request.bars is not None and not 1 <= request.bars <= 256:
             raise AbcgenError(f"request: bars must be 1..256, got {request.bars}")
         if request.max_chars is not None and request.max_chars < 1:
@@ -72,7 +80,7 @@ class Request:
         return request
 
     def form_choice(self, default: str = "auto"):
-        from abcgen.runtime.generate.forms import AUTO, FREE, form_choice
+        from abcgen.runtime.constrain.forms import AUTO, FREE, form_choice
 
         form = (self.form or default).strip()
         bars = self.part_bars if form.lower() not in (AUTO, FREE) else None  # (a dialog's default)
@@ -96,10 +104,7 @@ def read_request(path: Path) -> Request:
 
 def generate_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
     """New tunes from the request's header choices, written into `out_dir`."""
-    from abcgen.runtime.generate.prime import prime_text
-
-    prime = prime_text(request.meter, request.key, request.unit)
-    seed, texts = _generate(request, prime, "auto")
+    seed, _, texts = _generate(request, "auto", request.meter, request.key, request.unit)
     return {"ok": True, "command": "generate", "seed": seed,
             "tunes": [_tune_answer(text, title, ended, out_dir, stem, skip=None)
                       for text, ended, title, stem in _named(request, seed, texts)]}
@@ -108,15 +113,13 @@ def generate_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
 def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
     """A continuation of the request's selection; the answer's notes are only the new ones."""
     from abcgen.runtime.abc.parser import parse
-    from abcgen.runtime.generate.prime import prime_text
     from abcgen.runtime.musescore.score_io import selection_to_prime
 
     if request.selection is None:
         raise AbcgenError("request: continue needs a selection")
     p = selection_to_prime(request.selection)
-    prime = prime_text(p.meter, p.key, p.unit, p.music)
+    seed, prime, texts = _generate(request, "free", p.meter, p.key, p.unit, p.music)
     end = _end_of_music(parse(prime))
-    seed, texts = _generate(request, prime, "free")
     return {"ok": True, "command": "continue", "seed": seed, "prime": prime,
             "tunes": [_tune_answer(text, title, ended, out_dir, stem, skip=end)
                       for text, ended, title, stem in _named(request, seed, texts)]}
@@ -125,24 +128,25 @@ def continue_for_plugin(request: Request, out_dir: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ helpers
 
 
-def _generate(request: Request, prime: str, form: str) -> tuple[int, list[tuple[str, bool]]]:
+def _generate(request: Request, form: str, meter: str | None, key: str | None,
+              unit: str | None, prefix: str | None = None
+              ) -> tuple[int, str, list[tuple[str, bool]]]:  # fmt: skip
+    """(seed, prime, (text, ended) of each tune): `form` is the default when the
+    request names none; the length follows the request's `bars`."""
     from abcgen.exported import DEFAULT_MODEL
-    from abcgen.runtime.generate.constraints import BatchConstraint
     from abcgen.runtime.generate.generator import generate
-    from abcgen.runtime.generate.model import Model
-    from abcgen.runtime.generate.sampling import SamplingOptions, random_seed
+    from abcgen.runtime.generate.onnx_model import Model
+    from abcgen.runtime.generate.params import GeneratorParams
 
+    params = GeneratorParams(meter=meter, key=key, unit=unit, prefix=prefix, num=request.num,
+                             temperature=request.temperature, seed=request.seed,
+                             form=request.form_choice(form), free=request.free)
+    shape = params.shape
+    max_chars = _max_chars(request, params.prime, formed=shape.spec is not None or shape.auto)
+    params = replace(params, max_chars=max_chars, steer_reserve=min(200, max_chars // 3))
     model = Model(Path(request.model).expanduser() if request.model else DEFAULT_MODEL)
-    shape = request.form_choice(form)
-    max_chars = _max_chars(request, prime, formed=shape.spec is not None or shape.auto)
-    seed = random_seed() if request.seed is None else request.seed
-    mask = None
-    if not request.free:
-        mask = BatchConstraint(model.info.vocab, request.num, max_chars=max_chars,
-                               reserve=min(200, max_chars // 3), form=shape, seed=seed)
-    tunes = generate(model, prime, num=request.num, seed=seed, max_chars=max_chars, mask=mask,
-                     sampling=SamplingOptions(temperature=request.temperature))
-    return seed, [(t.text, t.ended) for t in tunes]
+    tunes = generate(model, params)
+    return params.seed, params.prime, [(t.text, t.ended) for t in tunes]
 
 
 def _max_chars(request: Request, prime: str, formed: bool) -> int:
@@ -153,14 +157,13 @@ def _max_chars(request: Request, prime: str, formed: bool) -> int:
     if request.bars is None:
         return DEFAULT_MAX_CHARS
     # about 1.5 characters per unit note plus a bar line; the header is ~20 more
-    meter, unit = Fraction(3, 4), Fraction(1, 8)
+    bar, unit = Fraction(3, 4), Fraction(1, 8)  # (the canonical prime's M: and L:)
     for line in prime.split("\n"):
-        if line.startswith("M:") and "/" in line:
-            top, bottom = line[2:].split("/")
-            meter = Fraction(sum(int(n) for n in top.split("+")), int(bottom))
+        if line.startswith("M:") and (meter := parse_meter(line[2:])) is not None:
+            bar = meter.bar_length
         elif line.startswith("L:"):
-            unit = Fraction(line[2:])
-    per_bar = float(meter / unit) * 1.5 + 2
+            unit = parse_unit(line[2:])
+    per_bar = float(bar / unit) * 1.5 + 2
     header = 0 if prime.count("\n") >= 3 else 20
     return max(16, round(request.bars * per_bar) + header)
 

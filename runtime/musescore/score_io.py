@@ -26,21 +26,29 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from abcgen.runtime.abc.events import SEMITONE, Bar, Key, Meter, Note, Pitch, Tune
-from abcgen.runtime.abc.fields import MODE_NAMES, TONIC_FIFTHS, default_unit, parse_key
+from abcgen.runtime.abc.events import Bar, Note, Pitch, Tune
+from abcgen.runtime.abc.keys import (
+    ACCIDENTAL_TEXT,
+    MODE_NAMES,
+    MODE_SUFFIX,
+    MODE_WORDS,
+    MODES,
+    SEMITONE,
+    Key,
+    fifths_of,
+    key_name,
+    note_letter,
+    parse_key,
+    spelled,
+)
+from abcgen.runtime.abc.meter import Meter, default_unit, length_text
 from abcgen.runtime.errors import AbcgenError
 
-_LINE_OF_FIFTHS = "FCGDAEB"
 # Every length the cursor draws as one note value (breve to 128th, up to two dots), longest first.
 _DRAWABLE = sorted(
     (Fraction(2, 2**k) * (2 - Fraction(1, 2**dots)) for k in range(9) for dots in range(3)),
     reverse=True,
 )
-_MODE_SUFFIX = {"major": "", "ionian": "", "minor": "m", "aeolian": "m", "dorian": "dor",
-                "mixolydian": "mix", "phrygian": "phr", "lydian": "lyd", "locrian": "loc"}
-# Mode -> where its tonic sits on the line of fifths, from the major key of the signature.
-_MODE_SHIFT = {"": 0, "m": 3, "dor": 2, "mix": 1, "phr": 4, "lyd": -1, "loc": 5}
-_ACCIDENTAL = {-2: "__", -1: "_", 0: "=", 1: "^", 2: "^^"}
 _BAR_KINDS = {"|", "||", "|]", "[|", "|:", ":|", "::"}
 
 
@@ -49,7 +57,7 @@ _BAR_KINDS = {"|", "||", "|]", "[|", "|:", ":|", "::"}
 
 def tpc(pitch: Pitch) -> int:
     """MuseScore's tonal pitch class of a spelled pitch."""
-    return 14 + TONIC_FIFTHS[pitch.step] + 7 * pitch.alter
+    return 14 + fifths_of(pitch.step, pitch.alter)
 
 
 def spell(midi: int, tpc_value: int | None, fifths: int = 0) -> Pitch:
@@ -58,15 +66,11 @@ def spell(midi: int, tpc_value: int | None, fifths: int = 0) -> Pitch:
         tpc_value = _default_tpc(midi, fifths)
     if not -1 <= tpc_value <= 33:
         raise AbcgenError(f"selection: tpc {tpc_value} is outside -1..33")
-    step, alter = _step_alter(tpc_value)
+    step, alter = spelled(tpc_value - 14)
     octave, rest = divmod(midi - alter - SEMITONE[step], 12)
     if rest:
         raise AbcgenError(f"selection: tpc {tpc_value} cannot spell MIDI pitch {midi}")
     return Pitch(step, octave - 1, alter)
-
-
-def _step_alter(tpc_value: int) -> tuple[str, int]:
-    return _LINE_OF_FIFTHS[(tpc_value + 1) % 7], (tpc_value + 1) // 7 - 2
 
 
 def _default_tpc(midi: int, fifths: int) -> int:
@@ -213,15 +217,14 @@ def selection_to_prime(selection: dict[str, Any]) -> Prime:
         items = selection["notes"]
     except (KeyError, TypeError, ValueError) as err:
         raise AbcgenError(f"selection: missing or bad field ({err})") from None
-    if mode not in _MODE_SUFFIX:
-        raise AbcgenError(f"selection: unknown mode {mode!r}; use one of {', '.join(_MODE_SUFFIX)}")
+    if mode not in MODE_WORDS:
+        raise AbcgenError(f"selection: unknown mode {mode!r}; use one of {', '.join(MODE_WORDS)}")
     if not -7 <= fifths <= 7:
         raise AbcgenError(f"selection: key signature of {fifths} fifths is outside -7..7")
     if meter.numerator < 1 or meter.denominator < 1:
         raise AbcgenError(f"selection: bad time signature {meter.numerator}/{meter.denominator}")
-    suffix = _MODE_SUFFIX[mode]
-    step, alter = _step_alter(14 + fifths + _MODE_SHIFT[suffix])
-    key_text = step + {-1: "b", 0: "", 1: "#"}[alter] + suffix
+    mode = MODE_WORDS[mode]  # its tonic: that many fifths from the signature's major key
+    key_text = key_name(*spelled(fifths - MODES[mode][1]), MODE_SUFFIX[mode])
     meter_text = f"{meter.numerator}/{meter.denominator}"
     unit = default_unit(meter)
     writer = _AbcWriter(parse_key(key_text)[0], meter, unit)
@@ -323,7 +326,7 @@ class _AbcWriter:
 
     def _note(self, item: dict[str, Any], written: Fraction, sounding: Fraction | None = None,
               *, space: bool = True) -> None:
-        length = _length_text(written / self.unit)
+        length = length_text(written / self.unit)
         if item["type"] == "rest":
             self._parts.append("z" + length)
         else:
@@ -358,22 +361,7 @@ class _AbcWriter:
         letter = self._bar_alters.get((pitch.step, None), signature)
         accidental = ""
         if pitch.alter != octave or pitch.alter != letter:
-            accidental = _ACCIDENTAL[pitch.alter]
+            accidental = ACCIDENTAL_TEXT[pitch.alter]
             self._bar_alters[(pitch.step, pitch.octave)] = pitch.alter
             self._bar_alters[(pitch.step, None)] = pitch.alter
-        return accidental + _letter(pitch)
-
-
-def _letter(pitch: Pitch) -> str:
-    if pitch.octave >= 5:
-        return pitch.step.lower() + "'" * (pitch.octave - 5)
-    return pitch.step + "," * (4 - pitch.octave)
-
-
-def _length_text(units: Fraction) -> str:
-    if units.denominator == 1:
-        return "" if units == 1 else str(units.numerator)
-    if units.numerator == 1:
-        return f"/{units.denominator}"
-    return f"{units.numerator}/{units.denominator}"
-
+        return accidental + note_letter(pitch.step, pitch.octave)

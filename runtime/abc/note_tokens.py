@@ -14,44 +14,14 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from abcgen.runtime.abc.events import ChordSymbol, Key, Pitch
-from abcgen.runtime.abc.fields import ALTERS, BROKEN, TUPLET_Q, note_length
+from abcgen.runtime.abc.events import ChordSymbol, Pitch
+from abcgen.runtime.abc.keys import ACCIDENTAL_NAMES, ALTERS, Key
 from abcgen.runtime.abc.lexer import Token
+from abcgen.runtime.abc.meter import broken_lengths, note_length, tuplet_q
 
-ACCIDENTAL_NAMES = {
-    "^^": "double-sharp", "^": "sharp", "=": "natural", "_": "flat", "__": "flat-flat",
-}  # fmt: skip
 _PITCHES: dict[tuple[str, int, int], Pitch] = {}  # immutable, so made once and shared
 _DECORATIONS = set(".~HLMOPSTuvR")
 _CHORD_SYMBOL = re.compile(r"\(?[A-G]|N\.?C\.?")
-
-
-def broken_factors(mark: str, ratio: tuple[int, int] = (3, 1)) -> tuple[Fraction, Fraction]:
-    """What `>`, `<<`... multiply the first and the second note by. `ratio` is the
-    n:m of `%%MIDI ratio n m` for `>` and `<`; as in abc2midi, `>>` and `>>>` keep theirs."""
-    if len(mark) == 1:
-        n, m = ratio
-        longer, shorter = Fraction(2 * n, n + m), Fraction(2 * m, n + m)
-    else:
-        longer, shorter = BROKEN[mark.replace("<", ">")]
-    return (shorter, longer) if mark[0] == "<" else (longer, shorter)
-
-
-_RATIO = re.compile(r"(?:%%|I:)\s*MIDI\s+ratio\b\s*(\d*)\s*(\d*)")
-
-
-def midi_ratio(text: str) -> tuple[int, int] | None:
-    """The n:m of a `%%MIDI ratio n m` line or an `I:MIDI ratio n m` field: (0, 0) if
-    it cannot be read, None if `text` is something else."""
-    m = _RATIO.match(text)
-    if m is None:
-        return None
-    return (int(m[1]), int(m[2])) if m[1] and m[2] and int(m[1]) and int(m[2]) else (0, 0)
-
-
-def tuplet_q(p: int, compound: bool) -> int:
-    """q of `(p` when it is not written: ABC 2.1's table, 3 or 2 by the meter beyond it."""
-    return TUPLET_Q.get(p, 3 if compound else 2)
 
 
 def pitch(step: str, octave: int, alter: int) -> Pitch:
@@ -167,7 +137,8 @@ class NoteTokens:
 
     def _on_note(self, t: Token) -> None:
         m = t.match
-        head = Head(self._pitch(m, t), t.line, t.col, ACCIDENTAL_NAMES.get(m["acc"] or ""))
+        accidental = ACCIDENTAL_NAMES[ALTERS[m["acc"]]] if m["acc"] else None
+        head = Head(self._pitch(m, t), t.line, t.col, accidental)
         written = self._written(m["len"], t)
         chord = self.open_chord
         if chord is None:
@@ -284,11 +255,11 @@ class NoteTokens:
         notes written equally long."""
         first, mark = self._broken
         self._broken = None
-        if first.written != second.written:
+        lengths = broken_lengths(mark.text, first.written, second.written,
+                                 self.broken_ratio)
+        if lengths is None:
             return self._error(mark, "broken rhythm between notes of different lengths is ignored")
-        longer, shorter = broken_factors(mark.text, self.broken_ratio)
-        first.written *= longer
-        second.written *= shorter
+        first.written, second.written = lengths
 
     def _on_chord_open(self, t: Token) -> None:
         if self.open_chord is not None:
@@ -331,8 +302,7 @@ class NoteTokens:
     def _on_tuplet(self, t: Token) -> None:
         m = t.match
         p = int(m["p"])
-        compound = self.meter is not None and self.meter.numerator in (6, 9, 12)
-        q = int(m["q"]) if m["q"] else tuplet_q(p, compound)
+        q = int(m["q"]) if m["q"] else tuplet_q(p, self.meter)
         r = int(m["r"]) if m["r"] else p
         if p < 2 or q < 1 or r < 1:
             return self._error(t, f"cannot read tuplet {t.text!r}")

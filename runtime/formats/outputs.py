@@ -2,9 +2,10 @@
 
 A tunebook holds many tunes and some of them are faulty; a faulty tune is still
 converted (its diagnostics come back for the caller to show) so that one bad
-bar does not cost the user the whole book; a tune too long to convert is
-skipped with the reason. `plan` checks every destination before any work, and
-the caller converts job by job, so it can show progress and report each file.
+bar does not cost the user the whole book; a tune too long to convert, or
+beyond what the writers take (`abc.limits`), is skipped with the reason.
+`plan` checks every destination before any work, and the caller converts job
+by job, so it can show progress and report each file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from abcgen.runtime.abc.events import Diagnostic, Note, Tune
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.writer import write_abc
 from abcgen.runtime.atomic import check_writable
-from abcgen.runtime.errors import AbcgenError
+from abcgen.runtime.errors import AbcgenError, BeyondLimits
 from abcgen.runtime.formats.extra import require
 from abcgen.runtime.formats.midi import write_midi
 from abcgen.runtime.formats.musicxml import write_musicxml
@@ -29,6 +30,7 @@ FORMATS = {".mid": "midi", ".midi": "midi", ".musicxml": "musicxml", ".xml": "mu
 # A tune this long costs about 100 MB to convert (a MusicXML of 8 MB); the longest
 # of the default corpus has 2,400 characters. A longer one is a missing X: line or junk.
 MAX_TUNE_CHARS = 50_000
+NO_NOTES = "it has no notes"
 
 
 @dataclass
@@ -121,7 +123,7 @@ def plan(source: Path, target: Path, *, tune: int | None = None) -> tuple[str, l
         chosen = [(i, *t) for i, t in enumerate(tunes, 1)]
     jobs = [Job(index, line, text, target if len(chosen) == 1 else numbered(target, index))
             for index, line, text in chosen]
-    check_writable(*(job.path for job in jobs))
+    check_writable(*(job.path for job in jobs), inputs=[source])
     return kind, jobs
 
 
@@ -134,12 +136,15 @@ def convert_tune(job: Job, kind: str, *, bpm: float | None = None, program: int 
     parsed = parse(job.text)
     diagnostics = [replace(d, line=d.line + job.first_line - 1) for d in parsed.diagnostics]
     if not any(isinstance(e, Note) for e in parsed.events):
-        return Converted(job.index, None, parsed.title, diagnostics, skipped="it has no notes")
+        return Converted(job.index, None, parsed.title, diagnostics, skipped=NO_NOTES)
     if kind == "abc":
         write_abc(job.text, job.path, index=job.index)
-    else:
+        return Converted(job.index, job.path, parsed.title, diagnostics)
+    try:
         write_tune(kind, parsed, job.path, bpm=bpm, program=program, chords=chords,
                    soundfont=soundfont)
+    except BeyondLimits as err:
+        return Converted(job.index, None, parsed.title, diagnostics, skipped=str(err))
     return Converted(job.index, job.path, parsed.title, diagnostics)
 
 

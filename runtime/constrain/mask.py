@@ -12,13 +12,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from abcgen.runtime.abc.form import FormSpec
-from abcgen.runtime.abc.tune import BOS
+from abcgen.runtime.abc.form import FormSpec, spec_of
+from abcgen.runtime.abc.normalise import BOS
+from abcgen.runtime.constrain import forms
+from abcgen.runtime.constrain.forms import PENDING, FormChoice, auto_form, auto_forms
+from abcgen.runtime.constrain.note_rules import commit_note
+from abcgen.runtime.constrain.rules import Rules, step
+from abcgen.runtime.constrain.state import State, canonical
 from abcgen.runtime.errors import AbcgenError
-from abcgen.runtime.generate.form_rules import PENDING
-from abcgen.runtime.generate.forms import FormChoice, auto_form, auto_forms
-from abcgen.runtime.generate.rules import Rules
-from abcgen.runtime.generate.state import State, canonical
 
 
 @lru_cache(maxsize=4)
@@ -60,7 +61,6 @@ class Constraint:
         self.state, self.refused = self._follow(self.state, text, 0)
 
     def _follow(self, state: State, text: str, start: int):
-        step = self.rules.step
         for i in range(start, len(text)):
             nxt = step(state, text[i], feed=True)
             if nxt is None:
@@ -121,7 +121,7 @@ class BatchConstraint:
         for row, text in zip(self.rows, texts, strict=True):
             row.feed(text)
             if self.form.spec is not None and row.lost:
-                raise AbcgenError(unfit(self.rules, self.form.spec, text, row.refused))
+                raise AbcgenError(unfit(self.form.spec, text, row.refused))
 
     def allowed(self, which: Sequence[int] | None = None) -> np.ndarray:
         """bool [batch, vocab], or [len(which), vocab] for the tunes `which`; rows of
@@ -152,18 +152,55 @@ class BatchConstraint:
         return sum(row.lost for row in self.rows)
 
 
-def unfit(rules: Rules, spec: FormSpec, text: str, refused: tuple[State, str, int] | None) -> str:
+def unfit(spec: FormSpec, text: str, refused: tuple[State, str, int] | None) -> str:
     """Why a prime cannot take the form `spec`: where, and the form's rule when the form
     is the reason."""
     state, ch, i = refused or (State(), "", len(text))
     start = text.rfind("\n", 0, i) + 1
     line = text.count("\n", 0, i) + 1
     where = f"line {line}: {text[start:i + 1].lstrip(BOS)!r}"
-    free = rules.step(state._replace(form="", tonic="", part=0, fbar=0, deg=0), ch,
-                      feed=True)
+    free = step(state._replace(form="", tonic="", part=0, fbar=0, deg=0), ch, feed=True)
     if state.mode != "x" and free is not None and free.mode != "x":
-        why = rules.form_refusal(state, ch)
+        why = form_refusal(state, ch)
     else:
         why = ("generation cannot follow it there: it breaks the bar rules or holds what "
                "generation never writes")
     return f"the prime does not fit --form {spec.text} with {spec.bars_text}: {why} ({where})"
+
+
+def form_refusal(s: State, ch: str) -> str:
+    """Why the form refuses `ch` in state `s`, in a musician's words."""
+    spec = spec_of(s.form)
+    parts = len(spec.plays)
+    if s.mode == "h":
+        return "a form counts bars, and M:none has no bars to count"
+    if not s.tonic:
+        return "the key signature of K: does not spell its own tonic"
+    if s.part >= parts:
+        return f"the tune goes on after its {parts} parts"
+    name = f"part {chr(65 + s.part)}"
+    target = "the tonic or the fifth" if 2 in forms.cadences(s) else "the tonic"
+    if s.tok in ("note", "rest") and ch in "|:[ \n":
+        done = commit_note(s)
+        if done is None and forms.cadence_bar(s):
+            return f"{name} does not end on {target}"
+        s = done or s
+    if s.tok == "bar" or (not s.tok and ch in "|:"):
+        counted = forms.counts(s)
+        if counted and s.fbar + 1 < spec.lengths[s.part]:
+            return f"{name} ends after {s.fbar + 1} bars; it needs {spec.lengths[s.part]}"
+        if counted and s.ending != 1 and s.deg not in forms.cadences(s):
+            return f"{name} does not end on {target}"
+        if counted and s.room and s.room != s.lead:
+            return f"the last bar of {name} is short by more than the pickup"
+        if s.empty and spec.plays[s.part] == 1:
+            return f"{name} is played once: it has no `|:`"
+        ends = ("`:|` (or endings `|1 ... :|2 ... ||`)" if spec.plays[s.part] == 2
+                else "`|]`" if s.part == parts - 1 else "`||`")
+        return f"bar {s.fbar + counted} of {name} ends here; its last bar ends with {ends}"
+    if forms.closed(s):
+        return (f"{name} is repeated after a part played once or after endings: "
+                "open it with `|:`")
+    if forms.cadence_bar(s):
+        return f"the last bar of {name} ends on the tonic, with no accidental or tie on it"
+    return f"bar {s.fbar + 1} of {name} cannot take this"

@@ -4,7 +4,7 @@ A `State` is everything the next mask depends on, as a small immutable tuple
 that counts time relative to the unit length, so the same situation in any
 tune is the same state and shares one cached mask. `canonical` clears what can
 no longer matter. Lengths, tuplets, meters and keys are read with the parser's
-own readers (abc/fields.py); the tables here only say which of the texts
+own readers (abc/keys.py, abc/meter.py); the tables here only say which of the texts
 those readers accept generation may write.
 """
 
@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from abcgen.runtime.abc.fields import (
-    BROKEN,
-    MODE_SUFFIX,
-    TUPLET_Q,
-    note_length,
-    parse_key,
-    parse_meter,
-    parse_unit,
-)
+from abcgen.runtime.abc.keys import MODE_SUFFIX, parse_key
+from abcgen.runtime.abc.meter import BROKEN, TUPLET_Q, note_length, parse_meter, parse_unit
 
+# Masks, transitions and note fits kept, each. A tune meets few states another tune met
+# (the shipped model: about one new transition a character), so what pays is reuse
+# within a tune; a small bound keeps a daemon that plays for hours at flat memory
+# (200,000 grew it by 100 MB) and costs no measurable time (bench/constraint_overhead.py).
+CACHE_LIMIT = 5_000
 UNIT = 384  # ticks per unit note length (L:): exact for every length, tuplet and `>` here
 GRID = UNIT // 8  # the shortest length, `/8`: what is left of a bar stays a multiple of it
 
@@ -96,10 +94,10 @@ class State(NamedTuple):
     ending: int = 0  # 0 none, 1 in a first ending, 3 after its `:|` (needs `2`), 2 in a
     #                   second, 4 after `|]` (needs EOS)
     steer: bool = False  # past the length cap: head for the end
-    # With a form asked for (form_rules.py); all at their defaults without one:
+    # With a form asked for (forms.py); all at their defaults without one:
     form: str = ""  # FormSpec.key, e.g. `AABB:8`; '?' until `--form auto` has chosen
     deg: int = 0  # in a part's last bar: its last note so far, 1 tonic, 2 fifth, 0 other
-    # What only a part's bar lines and last bar need, last: `form_rules.ASIDE` of them
+    # What only a part's bar lines and last bar need, last: `forms.ASIDE` of them
     # is set aside (shared) in the middle of a part.
     tonic: str = ""  # letters of the tonic and of its fifth (the fifth '' when the key
     #                  signature does not spell a perfect fifth above the tonic)
