@@ -17,7 +17,7 @@ import mido
 import pytest
 from faults import abcgen, one_error_line
 
-from abcgen.runtime.abc.corpus import read_tunebook
+from abcgen.runtime.abc.abc_file import read_tunes
 from abcgen.runtime.abc.limits import MAX_MEASURE_NOTES, check_tune
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.evaluate.abc2midi import run_abc2midi
@@ -170,7 +170,7 @@ def test_a_tune_beyond_the_limits_is_skipped_at_once_with_the_reason(tmp_path, c
 
 
 def test_no_tune_of_the_held_out_books_comes_near_a_limit():
-    tunes = [t for p in sorted(HELDOUT.glob("*.abc")) for t in read_tunebook(p)[0]]
+    tunes = [t for p in sorted(HELDOUT.glob("*.abc")) for _, t in read_tunes(p)]
     assert len(tunes) > 200
     for text in tunes:
         parsed = parse(text)

@@ -142,7 +142,7 @@ def test_user_files_and_folders_with_bad_input(tmp_path):
     report = corpus.report
     assert report["tunes"] == {"raw": 8, "kept": 4, "dropped": 4}
     assert report["dropped"] == {"duplicate": 1, "no-key": 1, "multi-voice": 1, "too-long-line": 1}
-    assert report["files"] == {"read": 7, "latin-1": 2, "without_tunes": 1}
+    assert report["files"] == {"read": 7, "windows-1252": 2, "without_tunes": 1}
     assert report["missing_paths"] == [str(missing)]
     assert report["empty_folders"] == [str(empty)]
     assert report["collections"]["good.abc"] == {"raw": 3, "kept": 3, "dropped": 0}

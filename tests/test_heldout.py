@@ -54,8 +54,7 @@ def differences() -> dict[str, list]:
 @needs_abc2midi
 @pytest.mark.parametrize(("view", "share"), [("written", 0.995), ("played", 0.97)])
 def test_notes_agree_with_abc2midi(differences, view, share):
-    # measured 256/257 in both views; the one left is a voice overlay (`&`), which
-    # abcgen does not play
+    # measured 257/257 in both views (the voice overlay `(& ... &)` of Halfway Pond too)
     wrong = differences[view]
     assert 1 - len(wrong) / len(tunes()) >= share, wrong[:3]
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from abcgen.runtime.abc.abc_file import read_abc_text, read_tunes
 from abcgen.runtime.abc.normalise import NORMALISER_VERSION, normalise, split_of, split_tunebook
 from abcgen.runtime.atomic import write_atomic
 from abcgen.runtime.errors import AbcgenError
@@ -194,43 +195,21 @@ def raw_tunes(folders: Sequence[Path] | None = None) -> Iterator[str]:
     written, in a stable order."""
     for folder in default_corpus_paths() if folders is None else folders:
         for path in sorted(Path(folder).rglob("*.abc")):
-            yield from read_tunebook(path)[0]
-
-
-def read_tunebook(path: Path) -> tuple[list[str], bool]:
-    """The raw tunes of one .abc file, and whether it was not UTF-8."""
-    text, latin1 = read_abc_text(path)
-    return split_tunebook(text), latin1
-
-
-MAX_FILE_BYTES = 64 << 20  # the largest published tunebooks are a few MB
-
-
-def read_abc_text(path: Path) -> tuple[str, bool]:
-    """An .abc file's text, and whether it was not UTF-8 (then read as Latin-1, as
-    older tunebooks are: any byte decodes, and what is not ABC gets dropped later).
-    A UTF-8 byte-order mark goes, or the first tune's `X:` would not start a line.
-    At most MAX_FILE_BYTES are read, so a device or a huge file fails with a message."""
-    with open(path, "rb") as f:
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise AbcgenError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MB, far more than a "
-                          "tunebook; is it an ABC file? (split a real one into smaller files)")
-    try:
-        return data.decode("utf-8-sig"), False
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), True
+            yield from (text for _, text in read_tunes(path))
 
 
 def _read_tunes(path: Path, files: Counter[str]) -> list[str]:
+    """A file's tunes, counted in the report by how they were read; an unreadable
+    file costs only its own tunes."""
     try:
-        tunes, latin1 = read_tunebook(path)
-    except OSError:
+        text, encoding = read_abc_text(path)
+    except AbcgenError:
         files["unreadable"] += 1
         return []
     files["read"] += 1
-    if latin1:
-        files["latin-1"] += 1
+    if encoding != "utf-8":
+        files[encoding] += 1
+    tunes = split_tunebook(text)
     if not tunes:
         files["without_tunes"] += 1
     return tunes

@@ -46,6 +46,7 @@ class Note:
     measures: int = 0  # multi-measure rest `Z4`: number of bars, else 0
     decorations: tuple[str, ...] = ()
     spaced: bool = False  # written after a space or line break: ABC's beams break there
+    voice: int = 1  # 2, 3...: a voice overlay (`&`), sounding with the first voice's bar
 
     @property
     def is_rest(self) -> bool:

@@ -15,7 +15,7 @@ from fractions import Fraction
 from abcgen.runtime.abc.events import FieldChange
 from abcgen.runtime.abc.keys import parse_key
 from abcgen.runtime.abc.lexer import Token
-from abcgen.runtime.abc.meter import default_unit, parse_meter, parse_tempo, parse_unit
+from abcgen.runtime.abc.meter import default_unit, midi_ratio, parse_meter, parse_tempo, parse_unit
 from abcgen.runtime.abc.note_tokens import PROPAGATION, propagation
 from abcgen.runtime.abc.repeats import part_order
 
@@ -32,10 +32,11 @@ class FieldTokens:
     `Parser`, whose state they change: key, meter, unit, the header, the end)."""
 
     def _on_comment(self, t: Token) -> None:
-        """`%%propagate-accidentals`: the one directive that changes pitches."""
+        """`%%propagate-accidentals` (the one directive that changes pitches) and
+        `%%MIDI ratio` (lengths)."""
         mode = propagation(t.text) if t.text.startswith("%%") else None
         if mode is None:
-            return
+            return self._midi_ratio(t.text, t)
         if mode in PROPAGATION:
             self._accidentals.mode = mode
         else:
@@ -90,7 +91,25 @@ class FieldTokens:
             change = replace(change, tempo=tempo)
         elif name == "V":
             self._warn_once("voice", t.line, t.col, "voices are not supported: read in turn")
+        elif name == "I":
+            self._midi_ratio("I:" + value, t)
         self._emit(change)
+
+    def _midi_ratio(self, text: str, t: Token) -> None:
+        """`%%MIDI ratio n m` (or `I:MIDI ratio n m`): `>` plays n:m, as abc2midi
+        plays it, the pair as long as without it; abc2midi's integer arithmetic
+        lengthens the pair where n + m is odd (but for `2 1`, `4 1`...): warned."""
+        ratio = midi_ratio(text)
+        if ratio is None:
+            return
+        n, m = ratio
+        if not n:
+            return self._error(t, "%%MIDI ratio needs two whole numbers above 0 (`2 1`)")
+        self.broken_ratio = ratio
+        if (n + m) % 2 and not (m == 1 and n % 2 == 0):
+            whole = (n + m) // 2
+            self._warn(t, f"abc2midi plays `>` as {n}/{whole} and {m}/{whole} of their lengths "
+                          f"here, longer than the pair; abcgen keeps the pair ({n}:{m})")
 
     def _read(self, read, value: str, t: Token, old):
         """A field value read by `read`, or `old` (with an error) if it cannot be read."""

@@ -32,6 +32,7 @@ BODY = re.compile(
     |(?P<chord_open>\[)
     |(?P<grace_open>\{{/?)
     |(?P<grace_close>\}})
+    |(?P<overlay>\(&|&\)?)
     |(?P<tuplet>\((?P<p>\d{{1,2}})(?::(?P<q>\d{{0,2}})(?::(?P<r>\d{{0,2}}))?)?)
     |(?P<slur_open>\()
     |(?P<slur_close>\))
@@ -44,8 +45,9 @@ BODY = re.compile(
     re.X,
 )
 # At the start of a body line: a blank line ends the tune; `K:...` is a field line.
-# (Lower-case note letters followed by ':' are notes and a repeat, as in abc2midi.)
-LINE_START = re.compile(r"(?P<blank>[ \t\r]*(?:\n|$))|(?P<field>[A-Zw+]:[^\n]*)")
+# A letter followed by ':' then '|' or ':' (`A:|`, `Z::`) is music, as abc2midi reads
+# it; so are lower-case note letters followed by ':'.
+LINE_START = re.compile(r"(?P<blank>[ \t\r]*(?:\n|$))|(?P<field>(?![A-Z]:[|:])[A-Zw+]:[^\n]*)")
 # What a header line starts with; anything else is music.
 HEADER_LINE = re.compile(r"[A-Za-z+]:|%|[ \t\r]*(?:\n|$)")
 # Tokens that end with a mark of their own: what new text must contain to finish them.

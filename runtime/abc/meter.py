@@ -60,16 +60,33 @@ def tuplet_q(p: int, meter: Meter | None) -> int:
     return TUPLET_Q.get(p, 3 if meter is not None and meter.numerator % 3 == 0 else 2)
 
 
-def broken_lengths(mark: str, first: Fraction, second: Fraction
+def broken_lengths(mark: str, first: Fraction, second: Fraction, ratio: tuple[int, int] = (3, 1)
                    ) -> tuple[Fraction, Fraction] | None:  # fmt: skip
     """The lengths of two notes written `first` and `second` long and joined by the
     broken rhythm `mark`; None when they are written unequally long, where abc2midi
-    (and so the parser) ignores the mark."""
+    (and so the parser) ignores the mark. `ratio` is the n:m of `%%MIDI ratio n m`
+    for `>` and `<`; as in abc2midi, `>>` and `>>>` keep theirs."""
     if first != second:
         return None
-    longer, shorter = BROKEN[mark.replace("<", ">")]
+    if len(mark) == 1:
+        n, m = ratio
+        longer, shorter = Fraction(2 * n, n + m), Fraction(2 * m, n + m)
+    else:
+        longer, shorter = BROKEN[mark.replace("<", ">")]
     return (first * shorter, second * longer) if mark[0] == "<" else (
         first * longer, second * shorter)
+
+
+_RATIO = re.compile(r"(?:%%|I:)\s*MIDI\s+ratio\b\s*(\d*)\s*(\d*)")
+
+
+def midi_ratio(text: str) -> tuple[int, int] | None:
+    """The n:m of a `%%MIDI ratio n m` line or an `I:MIDI ratio n m` field: (0, 0) if
+    it cannot be read, None if `text` is something else."""
+    m = _RATIO.match(text)
+    if m is None:
+        return None
+    return (int(m[1]), int(m[2])) if m[1] and m[2] and int(m[1]) and int(m[2]) else (0, 0)
 
 
 def parse_meter(value: str) -> Meter | None:

@@ -49,6 +49,7 @@ class Normalised:
 
 
 _X_LINE = re.compile(r"^X:", re.M)
+LINE_END = re.compile(r"\r\n?")  # with `\n`, the only line ends (not U+0085, U+2028...)
 
 
 def split_tunebook(text: str) -> list[str]:
@@ -218,13 +219,13 @@ def normalise(raw: str, *, keep_chords: bool = False, fragment: bool = False) ->
 
 
 def _normalise(raw: str, keep_chords: bool, fragment: bool, steps: Counter[str]) -> str:
-    lines = raw.splitlines()
-    if any(len(line) > MAX_LINE for line in lines):
+    raw_lines = LINE_END.sub("\n", raw).split("\n")  # not str.splitlines: see LINE_END
+    if any(len(line) > MAX_LINE for line in raw_lines):
         raise Drop("too-long-line")
     header: dict[str, str] = {}
     voices: set[str] = set()
     i = 0
-    for i, line in enumerate(lines):  # noqa: B007 - the body starts after K:
+    for i, line in enumerate(raw_lines):  # noqa: B007 - the body starts after K:
         line = _uncomment(line, steps)
         m = _FIELD_LINE.match(line)
         if m and m[1] in "KML":
@@ -251,7 +252,7 @@ def _normalise(raw: str, keep_chords: bool, fragment: bool, steps: Counter[str])
     if key is None:
         raise Drop("no-key")
 
-    body = _body_lines(lines[i + 1 :], keep_chords, steps, voices)
+    body = _body_lines(raw_lines[i + 1 :], keep_chords, steps, voices)
     if len(voices) > 1:
         raise Drop("multi-voice")
     if voices:

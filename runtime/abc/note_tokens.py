@@ -32,6 +32,10 @@ def pitch(step: str, octave: int, alter: int) -> Pitch:
     return found
 
 
+def _units(x: Fraction) -> str:
+    return str(x) if x.denominator > 1 else str(x.numerator)
+
+
 PROPAGATION = ("not", "octave", "pitch")  # `%%propagate-accidentals` values
 _PROPAGATE = re.compile(r"%%propagate-accidentals\b\s*(\S*)")
 _OCTAVES = range(10)
@@ -239,7 +243,10 @@ class NoteTokens:
 
     def _on_broken(self, t: Token) -> None:
         group = self._last_group
-        if group is None or group.grace or self.open_chord is not None:
+        if group is not None and group.grace:  # `f{gf}>e`: joins f and e, as in abc2midi
+            group = next((h for h in reversed(self.held) if isinstance(h, Group) and not h.grace),
+                         None)  # fmt: skip
+        if group is None or self.open_chord is not None:
             return self._error(t, "broken rhythm without a note before it")
         self._broken = (group, t)
 
@@ -248,7 +255,8 @@ class NoteTokens:
         notes written equally long."""
         first, mark = self._broken
         self._broken = None
-        lengths = broken_lengths(mark.text, first.written, second.written)
+        lengths = broken_lengths(mark.text, first.written, second.written,
+                                 self.broken_ratio)
         if lengths is None:
             return self._error(mark, "broken rhythm between notes of different lengths is ignored")
         first.written, second.written = lengths
@@ -260,9 +268,17 @@ class NoteTokens:
         self._decorations = []
 
     def _on_chord_close(self, t: Token) -> None:
-        if self.open_chord is None:
+        chord = self.open_chord
+        if chord is None:
             return self._error(t, "']' without '['")
-        self._close_chord(t, self._length(t.match["clen"], t))
+        multiple = self._length(t.match["clen"], t)
+        if t.match["clen"] and chord.written not in (None, self.unit):
+            inside = chord.written / self.unit
+            self._warn(t, f"a chord with lengths inside and after ']': abcgen plays "
+                          f"{_units(inside * multiple)} units ({_units(inside)} x "
+                          f"{_units(multiple)}, as ABC 2.1 says), abc2midi "
+                          f"{_units(multiple)} (the length after ']' alone)")
+        self._close_chord(t, multiple)
 
     def _close_chord(self, t: Token, multiple: Fraction) -> None:
         chord, self.open_chord = self.open_chord, None
@@ -322,7 +338,4 @@ class NoteTokens:
         self._warn(t, f"lone {t.text[0]!r} ignored")
 
     def _on_other(self, t: Token) -> None:
-        if t.text == "&":
-            self._warn_once("voice", t.line, t.col, "voice overlay '&' is not supported")
-        else:
-            self._error(t, f"unexpected {t.text!r}")
+        self._error(t, f"unexpected {t.text!r}")

@@ -45,10 +45,11 @@ from abcgen.runtime.abc.note_tokens import (
     Marker,
     NoteTokens,
 )
+from abcgen.runtime.abc.overlay import Overlay, OverlayTokens
 from abcgen.runtime.abc.repeats import open_repeat
 
 _SILENT = {"ignored"}
-_EMITTING = {"inline", "field", "line", "music", "blank"}  # tokens that emit events now
+_EMITTING = {"inline", "field", "line", "music", "blank", "overlay"}  # what is held goes first
 
 
 def parse(text: str) -> Tune:
@@ -60,7 +61,7 @@ def parse(text: str) -> Tune:
     return parser.tune
 
 
-class Parser(NoteTokens, FieldTokens):
+class Parser(NoteTokens, FieldTokens, OverlayTokens):
     """Reads one tune incrementally, so that live playback can render a tune
     while the model is still writing it.
 
@@ -86,6 +87,7 @@ class Parser(NoteTokens, FieldTokens):
         self.tuplet_left = 0
         self.slurs = 0
         self.spaced = True  # a space or line break since the last note (not in a chord)
+        self.overlay: Overlay | None = None  # voices after `&` (overlay.py)
         self._lexer = Lexer()
         self._out: list[Event] = []
         self._header: list[tuple[str, str, int, int]] = []  # name, value, line, col
@@ -94,6 +96,7 @@ class Parser(NoteTokens, FieldTokens):
         self._tied: dict[tuple[str, int], int] = {}  # pitches tied into the next group
         self._tie_heads: list[Head] = []  # the notes tied into the next group
         self._broken: tuple[Group, Token] | None = None  # `>` waiting for its second note
+        self.broken_ratio = (3, 1)  # `>` plays 3:1 unless `%%MIDI ratio` says otherwise
         self._tuplet = (3, 2, Fraction(2, 3))  # p, q, q/p of the open tuplet
         self._tuplet_index = 0
         self._decorations: list[str] = []
@@ -161,6 +164,8 @@ class Parser(NoteTokens, FieldTokens):
     # -- bar lines ---------------------------------------------------------------
 
     def _on_bar(self, t: Token) -> None:
+        if self._overlay_bar():
+            return
         self._close_open_parts(t)
         text, ending = t.match["barline"], t.match["barending"]
         if ending and not takes_ending_number(text):
@@ -170,6 +175,8 @@ class Parser(NoteTokens, FieldTokens):
         self._accidentals.clear()
 
     def _on_ending(self, t: Token) -> None:
+        if self._overlay_bar():
+            return
         last = next((h for h in reversed(self.held) if not isinstance(h, Marker)), None)
         if isinstance(last, BarLine) and last.ending is None:
             last.ending = t.text[1:]  # `:| [2`, `:|"D"[2`: the ending belongs to that bar line
@@ -179,6 +186,7 @@ class Parser(NoteTokens, FieldTokens):
         self._accidentals.clear()
 
     def _close_open_parts(self, t: Token) -> None:
+        self.spaced = True  # a bar line breaks a beam, as a space does (where lines break)
         if self.open_chord is not None:  # abc2midi reads on into the next bar: so do we
             self._error(t, "chord not closed before the bar line")
         if self.in_grace:
@@ -203,17 +211,20 @@ class Parser(NoteTokens, FieldTokens):
                 self._emit(replace(item.symbol, onset=self.time))
                 continue
             duration = item.written * item.scale if item.tuplet else item.written
+            voice = self.voice
+            bar = self.bars.index if voice == 1 else self.overlay.voice_bar
             for i, h in enumerate(item.heads):
                 self._emit(
-                    Note(self.time, duration, h.pitch, self.bars.index, h.line, h.col, item.written,
+                    Note(self.time, duration, h.pitch, bar, h.line, h.col, item.written,
                          h.accidental, h.tie, item.grace, item.tuplet, i, item.invisible,
-                         item.measures, h.decorations, item.spaced)
+                         item.measures, h.decorations, item.spaced, voice)
                 )  # fmt: skip
             if item.grace:
                 continue
             self._last = (item.heads[0].line, item.heads[0].col)
             self.time += duration
-            self._report(self.bars.add(item.measures))
+            if voice == 1:  # the first voice fills the bars
+                self._report(self.bars.add(item.measures))
 
     def _emit(self, event: Event) -> None:
         self._out.append(event)
@@ -237,6 +248,8 @@ class Parser(NoteTokens, FieldTokens):
         if self.in_grace:
             self._error_at(*self._last, "grace notes not closed")
         self._release()
+        if self.overlay is not None:
+            self._end_overlay()
         self._ties_end(set())
         if self.tuplet_left:
             self._warn_once("tuplet", *self._last, "tuplet not complete at the end of the tune")

@@ -77,7 +77,9 @@ def expand(tune: Tune) -> list[Note]:
     """Notes (and rests) in played order, onsets re-timed from 0, ties joined as
     abc2midi joins them: in written order, whatever is played between (`tied`)."""
     notes = tune.notes
-    onsets = [n.onset for n in notes]
+    # Written order, but a voice overlay (`&`) goes back to its bar's start: by onset.
+    order = sorted(range(len(notes)), key=lambda i: notes[i].onset)
+    onsets = [notes[i].onset for i in order]
     lengths, silent = tied(notes)
     # While the tune is still being written, a tie whose next note is not there yet
     # may hold its note over whatever is played next: play stops after it, for now.
@@ -88,7 +90,7 @@ def expand(tune: Tune) -> list[Note]:
     played: list[Note] = []
     clock = Fraction(0)
     for start, end in play_order(tune):
-        span = range(bisect_left(onsets, start), bisect_left(onsets, end))
+        span = order[bisect_left(onsets, start) : bisect_left(onsets, end)]
         for i in span:
             note = notes[i]
             if i in silent:
@@ -97,7 +99,7 @@ def expand(tune: Tune) -> list[Note]:
                 note = replace(note, duration=lengths.get(i, note.duration), tie=False)
             played.append(replace(note, onset=clock + note.onset - start))
         clock += end - start
-        if open_tie in span:
+        if open_tie is not None and start <= notes[open_tie].onset < end:
             break
     if not tune.complete:  # nothing sounds past where play stops for now: a held
         played = [n if n.onset + n.duration <= clock  # note may be cut by what follows

@@ -9,8 +9,8 @@ its playback habits are turned off or undone (see ../shared/notes/real-parts.md)
   notes together);
 - decorations it plays as extra or shorter notes (`~ T R H .`, `!..!`, `+..+`)
   are blanked out; R: (hornpipe swing), I: and the tune's own `%%` directives
-  (`%%MIDI transpose`...) are commented out, all but `%%propagate-accidentals`,
-  which the parser reads too;
+  (`%%MIDI transpose`...) are commented out, all but `%%propagate-accidentals`
+  and `%%MIDI ratio` (also as `I:MIDI ratio`), which the parser reads too;
 - every note starts one tick late: onsets are moved back by that tick.
 
 P: (part order) is kept: abc2midi plays the parts in the header's order, as
@@ -57,6 +57,7 @@ _MUSIC = re.compile(
     |(?P<ending>\[\d+(?:[,-]\d+)*)""",
     re.X,
 )
+_KEPT = re.compile(r"%%propagate-accidentals|(?:%%|I:)\s*MIDI\s+ratio\b")  # the parser reads them
 TICKS_PER_WHOLE = 1920  # abc2midi writes 480 ticks per quarter note
 
 
@@ -89,23 +90,29 @@ class Reference:
         return [m for m in self.messages if (b := _BAR.search(m.text)) and not b[4]]
 
 
-def run_abc2midi(text: str, *, written_order: bool = False, timeout: float = 30) -> Reference:
-    """Run the real abc2midi on one tune (the first, if several) and read its output."""
+def run_abc2midi(
+    text: str, *, written_order: bool = False, neutral: bool = True, timeout: float = 30
+) -> Reference:
+    """Run the real abc2midi on one tune (the first, if several) and read its output.
+    `neutral=False` plays the tune as written, abc2midi's habits and all (options and
+    `neutralise` unused): to tell whether two texts of a tune play the same."""
     exe = shutil.which("abc2midi")
     if exe is None:
         raise AbcgenError("abc2midi not found: install it (Debian/Ubuntu: apt install abcmidi)")
-    source = "\n".join(_PREFIX) + "\n" + neutralise(text, written_order=written_order)
+    prefix = _PREFIX if neutral else [] if text.startswith("X:") else _PREFIX[:1]
+    body = neutralise(text, written_order=written_order) if neutral else text
+    source = "\n".join([*prefix, body])
     with tempfile.TemporaryDirectory(prefix="abcgen-abc2midi-") as tmp:
         abc, mid = Path(tmp) / "tune.abc", Path(tmp) / "tune.mid"
         abc.write_text(source, encoding="utf-8")
         try:
             run = subprocess.run(
-                [exe, str(abc), "-o", str(mid), *_OPTIONS],
+                [exe, str(abc), "-o", str(mid), *(_OPTIONS if neutral else [])],
                 capture_output=True, text=True, errors="replace", timeout=timeout, cwd=tmp,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
             raise AbcgenError(f"abc2midi took longer than {timeout:g} s") from None
-        reference = Reference(messages=_messages(run.stdout, len(_PREFIX)))
+        reference = Reference(messages=_messages(run.stdout, len(prefix)))
         if mid.exists():
             reference.notes, reference.length = _read_notes(mid)
     return reference
@@ -117,10 +124,10 @@ def neutralise(text: str, *, written_order: bool = False) -> str:
     in_body = False
     for i, line in enumerate(lines):
         if re.match(r"[A-Za-z+]:", line):
-            if line[0] in "XRI" or (line[0] == "P" and written_order):
+            if (line[0] in "XRI" and not _KEPT.match(line)) or (line[0] == "P" and written_order):
                 lines[i] = "%" + line
             in_body = in_body or line[0] == "K"
-        elif line.startswith("%%") and not line.startswith("%%propagate-accidentals"):
+        elif line.startswith("%%") and not _KEPT.match(line):
             lines[i] = "% " + line[2:]  # the tune's own playback directives
         elif in_body and not line.startswith("%"):
             lines[i] = _MUSIC.sub(lambda m: _edit(m, written_order), line)

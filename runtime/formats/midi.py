@@ -207,12 +207,8 @@ def _sounding(played: list[Note], velocity: dict) -> list[_Sound]:
 
 def _note_messages(sounds: list[_Sound], channel: int) -> list[tuple[int, mido.Message]]:
     events = []
-    seen = set()
-    for s in sounds:
+    for s in sounds:  # a unison (`[ee]`, a fiddle's double stop) is struck twice, as abc2midi does
         on = _tick(s.start)
-        if (on, s.pitch) in seen:  # a unison in a chord would cut itself short
-            continue
-        seen.add((on, s.pitch))
         off = max(_tick(s.end), on + 1)
         events.append(
             (on, 1, mido.Message("note_on", channel=channel, note=s.pitch, velocity=s.velocity))

@@ -64,9 +64,11 @@ _DECORATIONS = {
 
 
 def tune_to_musicxml(tune: Tune, *, title: str | None = None, program: int = 0) -> str:
-    """The tune as a MusicXML 4.0 score-partwise document; `program` is 0-based GM."""
+    """The tune as a MusicXML 4.0 score-partwise document; `program` is 0-based GM.
+    The score shows the first voice of a voice overlay (`&`) only."""
     check_tune(tune)
-    measures = layout(tune)
+    events = [e for e in tune.events if not (isinstance(e, Note) and e.voice > 1)]
+    measures = layout(replace(tune, events=events) if len(events) < len(tune.events) else tune)
     for number, m in enumerate(measures, 1):
         check_measure(number, sum(isinstance(i, Note) for i in m.items))
     title = title or tune.title or "Untitled"

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from abcgen.runtime.abc.corpus import read_abc_text
+from abcgen.runtime.abc.abc_file import read_tunes
 from abcgen.runtime.abc.events import Diagnostic, Note, Tune
-from abcgen.runtime.abc.normalise import split_tunebook
 from abcgen.runtime.abc.parser import parse
 from abcgen.runtime.abc.writer import write_abc
 from abcgen.runtime.atomic import check_writable
@@ -41,21 +40,6 @@ class Converted:
     title: str
     diagnostics: list[Diagnostic]  # line numbers count from the top of the file
     skipped: str | None = None  # why nothing was written
-
-
-def read_tunes(source: Path) -> list[tuple[int, str]]:
-    """The tunes of an ABC file, each with the file line it starts on."""
-    try:
-        text, _ = read_abc_text(source)
-    except OSError as err:
-        raise AbcgenError(f"cannot read {source}: {err.strerror or err}") from None
-    tunes = split_tunebook(text)
-    line = text.count("\n", 0, text.find(tunes[0])) + 1 if tunes else 1
-    out = []
-    for tune in tunes:
-        out.append((line, tune))
-        line += tune.count("\n")
-    return out
 
 
 def output_kind(target: Path) -> str:

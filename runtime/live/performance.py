@@ -20,7 +20,9 @@ not assumed, so a later `:|` that jumps back simply moves the start back.
 The first note goes out as soon as it is certain, not at the first bar line,
 so a tune sounds within milliseconds of its first characters. Its accent is
 then unknown (whether the first bar is a pickup shows only at its bar line),
-so it gets a plain on-the-beat velocity.
+so it gets a plain on-the-beat velocity. While a voice overlay is open (`&`,
+`(& ... &)`) nothing is rendered: its later voices sound in bars already read.
+(So an overlaid note that starts before the tune's first note ends is not played.)
 
 Live-only touches go on top: swing of off-beat eighths, and a little seeded
 velocity humanisation that depends only on the note, not on the rendering.
@@ -80,11 +82,13 @@ class Performance:
         new = self.parser.feed(text)
         self.written.add(new, len(self.events))
         self.events += new
-        for i in range(len(self.events) - 1, len(self.events) - len(new) - 1, -1):
-            if isinstance(self.events[i], Bar):
-                self.cut = i + 1
-                return self._render(final=False)
-        if not self.started and any(isinstance(e, Note) for e in new):
+        if self.parser.overlay is not None:  # voices still to come sound in bars already read
+            return []
+        bars = self.written.bar_events
+        if bars and bars[-1][0] >= max(self.cut, self.written.overlaid):  # a bar line since
+            self.cut = bars[-1][0] + 1
+            return self._render(final=False)
+        if not self.started and not self.written.overlaid and any(isinstance(e, Note) for e in new):
             self.cut = len(self.events)
             return self._render(final=False, early=True)
         return []
@@ -165,11 +169,14 @@ class _Written:
         self.meters: list[tuple[int, Meter | None]] = []  # (index, meter) of M: changes
         self.tied_ends: set[Fraction] = set()  # where tied notes end
         self.first_chord: int | None = None  # index of the first playable chord symbol
+        self.overlaid = 0  # index after the last overlaid note (`&`): bars before it sound on
 
     def add(self, events: list[Event], at: int) -> None:
         for i, e in enumerate(events, at):
             if isinstance(e, Note) and not e.grace:
                 self.end = max(self.end, e.onset + e.duration)
+                if e.voice > 1:
+                    self.overlaid = i + 1
             if isinstance(e, Bar):
                 self.bar_events.append((i, e, self.end))
                 if e.onset > 0 and (not self.bars or self.bars[-1][0] != e.onset):
@@ -209,8 +216,8 @@ class _Part:
     def latest(cls, tune: Tune, written: _Written, done: int, chords: bool) -> tuple[Tune, int]:
         """The part to render for every message from tick `done` on, and its shift in
         ticks: the part from the latest bar line that qualifies, else the whole tune."""
-        if not done or not written.bars:
-            return tune, 0
+        if not done or not written.bars or written.overlaid:
+            return tune, 0  # (an overlaid voice is written after bars it sounds in)
         spans = written.play_order(tune)
         tries = 0
         for onset, index in reversed(written.bars):

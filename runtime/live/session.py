@@ -12,6 +12,7 @@ two share the position played, the tempo, the temperature, and an epoch that
 
 from __future__ import annotations
 
+import io
 import itertools
 import multiprocessing as mp
 import os
@@ -83,7 +84,7 @@ def _tunes(config: LiveConfig, shared: Shared) -> Iterator[tuple[str, Iterator[s
             raise AbcgenError(f"{config.abc} holds no tune (no K: line)")
         while True:
             for text in texts:  # line by line, so that the first bars go out first
-                yield "", iter(text.splitlines(keepends=True))
+                yield "", iter(io.StringIO(text, newline="\n"))  # `\n` ends lines, no other
     from abcgen.exported import DEFAULT_MODEL
     from abcgen.runtime.generate.generator import Generator
     from abcgen.runtime.generate.onnx_model import Model

@@ -160,7 +160,7 @@ def _max_chars(request: Request, prime: str, formed: bool) -> int:
         return DEFAULT_MAX_CHARS
     # about 1.5 characters per unit note plus a bar line; the header is ~20 more
     bar, unit = Fraction(3, 4), Fraction(1, 8)  # (the canonical prime's M: and L:)
-    for line in prime.splitlines():
+    for line in prime.split("\n"):
         if line.startswith("M:") and (meter := parse_meter(line[2:])) is not None:
             bar = meter.bar_length
         elif line.startswith("L:"):
