@@ -33,6 +33,7 @@ wait();
 
 def fill(driver, name: str, value: str) -> None:
     field = driver.find_element(By.NAME, name)
+    wait_for(lambda: field.is_displayed() and field.is_enabled())  # (a busy machine)
     field.clear()
     field.send_keys(value)
 

@@ -209,6 +209,9 @@ def form_refusal(s: State, ch: str) -> str:
     if s.tok in ("note", "rest") and ch in "|:[ \n":
         done = commit_note(s)
         if done is None and forms.cadence_bar(s):
+            if s.buf in LENGTHS and s.room - LENGTHS[s.buf] < closing_room(s):
+                return (f"the last bar of {name} ends short by exactly its pickup, so that "
+                        "each pass plays whole bars")
             return f"{name} does not land on {target} on a beat"
         s = done or s
     if s.tok == "bar" or (not s.tok and ch in "|:"):
