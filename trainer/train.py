@@ -94,7 +94,9 @@ def train(
     check(cfg)
     world = World.start(cfg.device, cfg.threads)
     try:
-        return _run(corpus, cfg, Path(out), resume, on_step, on_epoch, world)
+        result = _run(corpus, cfg, Path(out), resume, on_step, on_epoch, world)
+        world.barrier()  # no process takes the group down while another still writes
+        return result
     finally:
         world.stop()
 
