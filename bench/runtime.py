@@ -123,7 +123,10 @@ def step_worker(threads: int, onnx_path: Path, ckpt: Path | None) -> None:
     x, out = np.ones(cols, np.float32), np.empty(w.shape[0], np.float32)
     calls = {"floor": (lambda: np.matmul(w, x, out=out), w.size / macs),
              "onnxruntime step": (model.stepper(1).step, 1),
-             "  + sampling (generate_next)": (next_char(Generator, model), 1)}
+             "  + sampling (generate_next)": (next_char(Generator, model), 1),
+             "  + mask and copy (the default)": (next_char(
+                 Generator, model, meter="6/8", key="D", free=False, copy=True,
+                 max_chars=2000), 1)}
     int8 = onnx_path.with_stem(onnx_path.stem + "-int8")
     if int8.is_file():
         calls["onnxruntime int8 step"] = (Model(int8, threads=threads).stepper(1).step, 1)
@@ -144,15 +147,20 @@ def step_worker(threads: int, onnx_path: Path, ckpt: Path | None) -> None:
     print(json.dumps({label: [min(t), float(np.median(t))] for label, t in times.items()}))
 
 
-def next_char(generator, model):
-    """One generate_next per call, as `abcgen generate` runs it; a new tune after an end."""
+def next_char(generator, model, **asked):
+    """One generate_next per call, as `abcgen generate` runs it; a new tune after an end.
+    `asked`: GeneratorParams' options (the step alone by default: no mask, no copy model)."""
+    from abcgen.runtime.generate.params import GeneratorParams
+
+    params = GeneratorParams(**{"max_chars": 10**6, "seed": 0, "free": True, "copy": False,
+                                **asked})
     gen = None
 
     def call() -> None:
         nonlocal gen
         if gen is None or gen.is_done():
-            gen = generator(model, max_chars=10**9, seed=0)
-            gen.append("")
+            gen = generator(model, params)
+            gen.append(params.prime)
         gen.generate_next()
 
     return call
