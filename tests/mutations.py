@@ -10,10 +10,8 @@ message; any other exception, or a writer running past its time, is a finding.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import random
-import re
 import signal
 import time
 import traceback
@@ -21,15 +19,13 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from fractions import Fraction
 from pathlib import Path
 
 from abcgen.runtime.abc.abc_file import read_tunes
 from abcgen.runtime.abc.corpus import default_corpus_paths
-from abcgen.runtime.abc.events import FieldChange, Note, Tune
+from abcgen.runtime.abc.events import Note, Tune
 from abcgen.runtime.abc.lexer import BODY
 from abcgen.runtime.abc.parser import parse
-from abcgen.runtime.abc.repeats import play_order
 from abcgen.runtime.abc.writer import format_abc
 from abcgen.runtime.errors import AbcgenError
 from abcgen.runtime.formats.midi import tune_to_midi
@@ -51,12 +47,7 @@ LINES = ["\nK:D\n", "\nT:Title\n", "\nP:ABA\n", "\nM:C|\n", "\nL:1/4\n", "\nQ:3/
 NUMBERS = ["0", "9999", "99999999", "/9999", "//////", "3/0", "0/0", "1/99999",
            "\nL:1/999\n", "\nM:99/1\n", "\nQ:1/4=99999\n", "\nM:256/4\n", "\nQ:1/4=3\n",
            "\nL:99999/1\n", "\nP:((AB)99)99\n"]  # fmt: skip
-# XML 1.0 has no place for these: MusicXML of a title holding one is item 5 of issue 21
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 WRITER_SECONDS = 20  # far beyond what any writer takes on a real tune
-# Items 4-6 of issue 21 (caps, MIDI ranges, XML characters) come with runtime/abc/limits.py:
-# once it is there, every tune goes through every writer, and nothing is stepped around.
-CAPPED = importlib.util.find_spec("abcgen.runtime.abc.limits") is not None
 
 
 def source_tunes(per_file: int = 3) -> list[str]:
@@ -148,39 +139,6 @@ def time_limit(seconds: float):
             signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
-def beyond_caps(tune: Tune) -> str | None:
-    """Why the writers may take unbounded time or memory on this tune (a note of a
-    thousand whole notes, `L:99999/1`, a P: order playing millions of notes), or None
-    (used until CAPPED).
-    Capping those is issue 21, item 6 (runtime/abc/limits.py of the output-safety
-    work), tested in `test_convert_refuses_what_is_beyond_the_writers`."""
-    longest = max((n.duration / max(n.measures, 1) for n in tune.notes), default=Fraction(0))
-    if longest > 64:
-        return f"a note of {float(longest):.0f} whole notes"
-    if len(tune.fields.get("P", "")) > 40 or any(c.isdigit() for c in tune.fields.get("P", "")):
-        return "a P: order that may play millions of parts"
-    played = sum((b - a for a, b in play_order(tune)), Fraction(0))
-    if played > 1000:
-        return f"{float(played):.0f} whole notes played"
-    return None
-
-
-def known_writer_issue(tune: Tune, text: str, writer: str) -> str | None:
-    """Problems of issue 21 that another piece of work owns, by the writer they
-    break, so that the fuzz reports only what is new: a meter or tempo beyond what
-    MIDI stores (item 4), characters XML cannot hold (item 5); used until CAPPED."""
-    if writer in ("midi", "audio"):
-        meters = [tune.meter] + [e.meter for e in tune.events if isinstance(e, FieldChange)]
-        if any(m and max(m.numerator, m.denominator) > 255 for m in meters):
-            return "item 4: a meter MIDI cannot store"
-        tempi = [tune.tempo] + [e.tempo for e in tune.events if isinstance(e, FieldChange)]
-        if any(t and not 4 <= t <= 60_000 for t in tempi):
-            return "item 4: a tempo MIDI cannot store"
-    if writer in ("musicxml", "svg") and _NOT_XML.search(text):
-        return "item 5: a character XML cannot hold"
-    return None
-
-
 def exercise(text: str, writers: tuple[str, ...], found: Counter) -> list[str]:
     """Problems of one mutated tune through parse, the ABC round trip and `writers`
     ('midi', 'musicxml', 'svg', 'audio'); `found` counts outcomes."""
@@ -196,10 +154,6 @@ def exercise(text: str, writers: tuple[str, ...], found: Counter) -> list[str]:
     diff = same_events(tune, parse(format_abc(text)))
     if diff is not None:
         problems.append(f"abc round trip changed the music: {diff}")
-    caps = None if CAPPED else beyond_caps(tune)
-    if caps is not None:
-        found["beyond caps (item 6)"] += 1
-        return problems
     for writer in writers:
         try:
             with time_limit(WRITER_SECONDS):
@@ -210,12 +164,8 @@ def exercise(text: str, writers: tuple[str, ...], found: Counter) -> list[str]:
                 problems.append(f"{writer}: AbcgenError without a message")
             found[f"{writer} refused"] += 1
         except Exception as err:  # any other exception is the finding
-            known = None if CAPPED else known_writer_issue(tune, text, writer)
-            if known:
-                found[f"{writer}: {known}"] += 1
-            else:
-                problems.append(f"{writer}: {type(err).__name__}: {err}\n"
-                                + "".join(traceback.format_exc(limit=-4)))
+            problems.append(f"{writer}: {type(err).__name__}: {err}\n"
+                            + "".join(traceback.format_exc(limit=-4)))
     return problems
 
 

@@ -4,6 +4,7 @@ and for the real abc2midi."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 
 import numpy as np
@@ -124,6 +125,19 @@ def test_a_tune_without_a_form_ends_on_a_note_that_lands(rules):
     assert EOS not in allowed(rules, JIG + "A|dfe dcB|AFA DF:|")
 
 
+def test_steering_writes_long_rests_after_the_landing_note(rules):
+    """Past the steering point the tune heads for its end in long values; after the
+    note that may end it, rests fill the bar in long values too, not `z/ z// ...` until
+    the length cap (seen with M:9/1 L:1/32)."""
+    text = JIG.replace("6/8", "6/4") + "DEF GAB cde fga|\n"
+    c = Constraint(rules, steer_at=len(text))
+    c.feed(BOS)
+    for ch in text + "D8z":  # D lands on the bar's first beat; the next beat is passed
+        c.advance(VOCAB.index(ch))
+    assert c.state.steer and c.state.lands
+    assert {VOCAB[i] for i in np.flatnonzero(c.allowed())} == {"2", "3", "4"}
+
+
 def test_nothing_dangles(rules):
     body = JIG + "GAB "
     assert allowed(rules, body + "^") <= set("ABCDEFGabcdefg^")
@@ -144,6 +158,32 @@ def test_header_takes_only_values_the_parser_reads(rules):
 def test_masks_are_shared_between_equal_states(rules):
     a, b = written(rules, JIG + "GAB cde|"), written(rules, JIG + "dcB AGF|")
     assert a.state == b.state and a.allowed() is b.allowed()
+
+
+def test_cached_answers_are_those_of_the_state_asked(model):
+    """can_note caches by what a note's fit depends on: an answer cached for another
+    state (another L:'s shortest note, another pickup) would refuse every length or
+    allow a dead end. Walk tunes under many headers and ask again with the cache empty."""
+    from abcgen.runtime.constrain import note_rules
+
+    tunes, mask = constrained(model, "", num=60, seed=4)
+    rules, checked = mask.rules, 0
+    for tune in tunes:
+        c = Constraint(rules, steer_at=100)
+        c.feed(BOS)
+        for ch in tune.text:
+            s = c.state
+            near = (s, s._replace(fine=4 * s.fine), s._replace(lead=s.lead + s.fine),
+                    s._replace(carry=not s.carry), s._replace(content=not s.content))
+            for state, letter in itertools.product(near, ("", "z", "G")):
+                cached = note_rules.can_note(state, letter)
+                kept = dict(note_rules._FIT)
+                note_rules._FIT.clear()
+                assert note_rules.can_note(state, letter) == cached, (tune.text, state)
+                note_rules._FIT.update(kept)
+                checked += 1
+            c.advance(rules.vocab.index(ch))
+    assert checked > 50_000 and len({t.text.split("\n")[1] for t in tunes}) > 3
 
 
 def test_prime_with_what_generation_never_writes(rules):

@@ -32,13 +32,31 @@ def server():
         yield jack
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_left():
+    """A daemon that a failed test leaves playing would play into the next test's
+    receiver (the same port name) and fail it too: kill what is left, group and all."""
+    yield
+    while STARTED:
+        daemon = STARTED.pop()
+        if daemon.poll() is None:
+            leader = os.getpgid(daemon.pid) == daemon.pid
+            os.killpg(daemon.pid, signal.SIGKILL) if leader else daemon.kill()
+            daemon.wait(10)
+
+
 def start(server: JackServer, tmp_path: Path, *args: object, **popen) -> subprocess.Popen:
     """The daemon as a subprocess, its stdout and stderr in live.log (unless given)."""
     popen.setdefault("stdout", (tmp_path / "live.log").open("w"))
     popen.setdefault("stderr", subprocess.STDOUT)
     cmd = [sys.executable, "-m", "abcgen.runtime.cli.live", "--api", "jack", *map(str, args)]
-    return subprocess.Popen(cmd, env=server.env, stdin=subprocess.DEVNULL,
-                            preexec_fn=die_with_parent, **popen)
+    daemon = subprocess.Popen(cmd, env=server.env, stdin=subprocess.DEVNULL,
+                              preexec_fn=die_with_parent, **popen)
+    STARTED.append(daemon)
+    return daemon
 
 
 def book(tmp_path: Path, *tunes: str) -> Path:
@@ -125,9 +143,15 @@ def test_closing_the_terminal_releases_every_note_and_finishes_the_recording(ser
         os.close(slave)
         wait_until(lambda: len(note_ons(receiver.messages())) >= 3, what="three notes")
         time.sleep(0.1)  # mid-note: at 60 bpm an eighth lasts 0.5 s
+        os.set_blocking(master, False)
+        said = os.read(master, 65536).decode(errors="replace")  # for a failure's message
         os.close(master)
         os.killpg(daemon.pid, signal.SIGHUP)
-        assert daemon.wait(30) == 0
+        try:
+            code = daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            code = "none: still running 30 s after SIGHUP"
+        assert code == 0, f"exit code {code}; it had written: {said!r}"
         time.sleep(0.3)
     finally:
         receiver.stop()

@@ -22,7 +22,7 @@ import mido
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mutations import ALPHABET, CAPPED, exercise, mutated
+from mutations import ALPHABET, exercise, mutated
 
 from abcgen.runtime.abc.abc_file import read_tunes
 from abcgen.runtime.abc.corpus import default_corpus_paths
@@ -120,7 +120,7 @@ def run_mutations(count: int, seed: int, every: dict[str, int]) -> None:
 
 @pytest.mark.timeout(300)
 def test_mutated_tunes_through_the_parser_every_writer_and_the_round_trip():
-    run_mutations(1500, seed=21, every={"midi": 5, "musicxml": 8, "svg": 300, "audio": 500})
+    run_mutations(2000, seed=21, every={"midi": 5, "musicxml": 8, "svg": 300, "audio": 500})
 
 
 @pytest.mark.slow
@@ -129,21 +129,19 @@ def test_many_more_mutated_tunes():
     run_mutations(20000, seed=2121, every={"midi": 2, "musicxml": 4, "svg": 100, "audio": 250})
 
 
-# What the fuzz steps around (mutations.beyond_caps, known_writer_issue) belongs to
-# other items of issue 21, in the output-safety work: these pass once it is merged.
-OWNED_ELSEWHERE = [  # text, output, refused (False: written, well-formed; None: either)
-    ("L:99999/1\nM:4/4\nK:D\nABc|]\n", ".musicxml", True),  # item 6: 34 MB of tied notes
-    ("L:1/8\nK:D\nA9999|]\n", ".wav", True),  # item 6: 41 minutes of audio, 4.4 GB
-    ("M:256/4\nL:1/8\nK:D\nABc|]\n", ".mid", None),  # item 4: a meter MIDI cannot store
-    ("Q:1/4=3\nL:1/8\nK:D\nABc|]\n", ".mid", True),  # item 4: a tempo MIDI cannot store
-    ("T:a\x0cb\nL:1/8\nK:D\n\"G\x17\"ABc|]\n", ".musicxml", False),  # item 5
+# What once made the writers take minutes and gigabytes or write broken files: now
+# refused by the caps (runtime/abc/limits.py) or written within MIDI's and XML's ranges.
+BEYOND_THE_WRITERS = [  # text, output, refused (False: written, well-formed; None: either)
+    ("L:99999/1\nM:4/4\nK:D\nABc|]\n", ".musicxml", True),  # 34 MB of tied notes
+    ("L:1/8\nK:D\nA9999|]\n", ".wav", True),  # 41 minutes of audio, 4.4 GB
+    ("M:256/4\nL:1/8\nK:D\nABc|]\n", ".mid", None),  # a meter MIDI cannot store
+    ("Q:1/4=3\nL:1/8\nK:D\nABc|]\n", ".mid", True),  # a tempo MIDI cannot store
+    ("T:a\x0cb\nL:1/8\nK:D\n\"G\x17\"ABc|]\n", ".musicxml", False),  # characters XML cannot hold
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(not CAPPED, reason="caps, MIDI ranges and XML characters are items 4-6 "
-                   "of issue 21, owned by the output-safety work (runtime/abc/limits.py there)")
-@pytest.mark.parametrize(("text", "suffix", "refused"), OWNED_ELSEWHERE)
+@pytest.mark.parametrize(("text", "suffix", "refused"), BEYOND_THE_WRITERS)
 def test_convert_refuses_what_is_beyond_the_writers(text, suffix, refused, tmp_path):
     """The installed `abcgen convert`, in its own process, within 30 s: the tune
     skipped with its reason (or an error), or a well-formed file."""

@@ -57,9 +57,10 @@ def can_note(s: State, letter: str = "") -> bool:
     if form is False:
         return False
     closing = closing_room(s) if form is not None and forms.closes_pass(s) else -1
-    steered = s.steer and (_steered_end(s), s.lands, letter == "z",
-                           s.form == "" and (s.bar, s.beat))  # (a rest may end a landing)
-    key = (s.room, s.bar > 0, s.ctx, s.cforce, s.tleft, s.tp, s.tforce, s.brk, s.bval,
+    steered = s.steer and (_steered_end(s), s.lands, letter == "z", s.carry, s.pickup,
+                           s.form == "" and (s.bar, s.beat, s.lead))  # (a rest may end a landing)
+    # everything _fits reads of the state, else a cached answer is another state's
+    key = (s.room, s.bar > 0, s.fine, s.ctx, s.cforce, s.tleft, s.tp, s.tforce, s.brk, s.bval,
            s.steer, steered, s.tie != "" or s.prev in _WANTS_NOTE, closing, form)
     found = _FIT.get(key)
     if found is None:
@@ -194,14 +195,15 @@ def _toward_landing(s: State, end: int) -> Callable[[int], bool] | None:
     tune ends only on a note that does, state.lands): a note that lands is long (at
     least half the longest that fits before `end`); any other stops at or before the
     latest beat a note that lands may start on, and is long too (at least half the
-    longest that fits before it); after a note that lands only rests come. None where
+    longest that fits before it); after a note that lands only long rests come. None where
     the bar can no longer land (it fills up, and the next one will)."""
     last = max(0, (s.bar - end - held(s)) // s.beat * s.beat)  # the latest that lands
     start = s.bar - s.room
     if s.room <= end:
         return None
-    if start > last:  # after a note that lands, rests to where the bar may end
-        return (lambda t: s.tok == "rest") if s.lands else None
+    if start > last:  # after a note that lands, long rests to where the bar may end
+        longest = _longest(s.room - end, s.fine)
+        return (lambda t: s.tok == "rest" and 2 * t >= longest) if s.lands else None
     if lands(s) or (s.tok == "rest" and s.lands):
         return lambda t: 2 * t >= _longest(s.room - end, s.fine)
     return lambda t: start + t <= last and 2 * t >= _longest(last - start, s.fine)

@@ -50,9 +50,12 @@ def readable(name: str, value: str) -> bool:
     return True
 
 
-# Header lines generation may write, in order; the parser reads every one.
+# Header lines generation may write, in order; the parser reads every one. Bars of at
+# most four whole notes (the corpus's longest is M:4/1): a longer one written in short
+# notes could outlast the characters reserved for steering the tune to its end.
 HEADER = [
-    ("M", ["none"] + [f"{n}/{d}" for n in range(1, 13) for d in (1, 2, 4, 8, 16)]),
+    ("M", ["none"] + [f"{n}/{d}" for n in range(1, 13) for d in (1, 2, 4, 8, 16)
+                      if n <= 4 * d]),
     ("L", ["1/1", "1/2", "1/4", "1/8", "1/16", "1/32"]),
     ("K", [k for t in "ABCDEFG" for a in ("", "#", "b") for m in MODE_SUFFIX.values()
            if readable("K", k := t + a + m)]),
