@@ -24,7 +24,8 @@ job, each importing what it calls: this module dispatches a character to them;
 note_rules.py and bar_rules.py ask forms.py, where a form is asked for. What is
 enforced: the subset of canonical tune text (normalise.py) that generation
 writes, judged as `parser.py` judges it:
-- header `M:` `L:` `K:` lines with values the parser reads (state.HEADER);
+- header `M:` `L:` `K:` lines with values the parser reads, bars of at most four
+  whole notes (state.HEADER);
 - syntax: no dangling accidental, chord, grace group, tuplet, broken-rhythm
   marker, tie, slur or first ending; no blank line (it would end the tune);
 - notes (note_rules.py): no note longer than what is left of the bar (longer notes
@@ -34,8 +35,8 @@ writes, judged as `parser.py` judges it:
 - bar lines, repeats, endings and the end (bar_rules.py);
 - the form asked for: bars counted into parts, cadences (forms.py);
 - past `steer_at` generated characters no new slur, tie, tuplet, grace group,
-  ending or broken rhythm starts, notes take at least half of the longest
-  length that fits, and the next bar line that may end the tune must, so a
+  ending or broken rhythm starts, notes and rests take at least half of the
+  longest length that fits, and the next bar line that may end the tune must, so a
   tune ends within a bar or two instead of being cut off.
 
 What generation never writes (chord symbols, fields in the body, chords with a
