@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -22,6 +23,15 @@ import pytest
 
 ROOT = os.geteuid() == 0
 BIN = Path(sys.executable).parent  # the installed scripts: abcgen, abcgen-train, ...
+
+
+def as_a_shell_starts_it() -> None:
+    """preexec_fn: SIGINT and SIGHUP at their defaults, as a shell in a terminal starts
+    a command. A test run started in the background (`&`) or under nohup ignores them,
+    its children inherit that, and our commands rightly keep a signal ignored on
+    entry ignored: a test that sends one would hang or skip."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def command(name: str, *args: object, timeout: float = 300, **kw) -> subprocess.CompletedProcess:

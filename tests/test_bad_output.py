@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from faults import BIN, ROOT, abcgen, command, one_error_line
+from faults import BIN, ROOT, abcgen, as_a_shell_starts_it, command, one_error_line
 
 TUNE = "X:1\nT:One\nM:4/4\nL:1/8\nK:G\nGABc dedB|dedB A4|]\n"
 BOOK = TUNE + "\nX:2\nT:Two\nM:6/8\nL:1/8\nK:D\nFAd fed|cBA A3|]\n"
@@ -135,7 +135,8 @@ def signal_during_the_write(tmp_path: Path, sig: int, attempts: int = 5
     for _ in range(attempts):
         process = subprocess.Popen([str(BIN / "abcgen"), "convert", str(source), "-o",
                                     str(tmp_path / "long.musicxml")],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=as_a_shell_starts_it)
         deadline = time.monotonic() + 120
         while process.poll() is None and time.monotonic() < deadline:
             if any(holds_data(p) for p in temporaries(tmp_path)):

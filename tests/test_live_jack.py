@@ -22,7 +22,7 @@ from pathlib import Path
 
 import mido
 import pytest
-from faults import locked, one_error_line, protect
+from faults import as_a_shell_starts_it, locked, one_error_line, protect
 from jack import JackServer, Receiver, Sender, die_with_parent, jack_available
 
 from abcgen.runtime.abc.form import parse_form, read_form
@@ -58,13 +58,20 @@ def server():
         yield jack
 
 
+def daemon_setup() -> None:
+    """preexec_fn of a daemon under test: started as from a terminal, and gone with
+    the test process."""
+    as_a_shell_starts_it()
+    die_with_parent()
+
+
 def live(server: JackServer, tmp_path: Path, *args: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "abcgen.runtime.cli.live", "--api", "jack",
            "--abc-log", str(tmp_path / "played.abc"), *args]
     log = (tmp_path / "live.log").open("w")
     return subprocess.Popen(cmd, env={**server.env, "PYTHONFAULTHANDLER": "1"},
                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=die_with_parent)
+                            preexec_fn=daemon_setup)
 
 
 def live_without_log(server: JackServer, tmp_path: Path, cwd: Path, *args: str
@@ -73,7 +80,7 @@ def live_without_log(server: JackServer, tmp_path: Path, cwd: Path, *args: str
     cmd = [sys.executable, "-m", "abcgen.runtime.cli.live", "--api", "jack", *args]
     log = (tmp_path / "live.log").open("w")
     return subprocess.Popen(cmd, env=server.env, cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=daemon_setup)
 
 
 def stop(daemon: subprocess.Popen, tmp_path: Path, sig: int = signal.SIGTERM) -> int:
@@ -81,8 +88,19 @@ def stop(daemon: subprocess.Popen, tmp_path: Path, sig: int = signal.SIGTERM) ->
         daemon.send_signal(sig)
     try:
         return daemon.wait(30)
+    except subprocess.TimeoutExpired:
+        abort_with_stacks(daemon)
+        raise
     finally:
         print((tmp_path / "live.log").read_text())
+
+
+def abort_with_stacks(daemon: subprocess.Popen) -> None:
+    """A daemon that will not stop: SIGABRT, so that faulthandler (PYTHONFAULTHANDLER)
+    writes where each of its threads is to its log, for the failure's report."""
+    daemon.send_signal(signal.SIGABRT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        daemon.wait(10)
 
 
 def shut_down(daemon: subprocess.Popen, tmp_path: Path, *clients) -> None:
