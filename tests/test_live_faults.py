@@ -42,10 +42,13 @@ def no_daemon_left():
     yield
     while STARTED:
         daemon = STARTED.pop()
-        if daemon.poll() is None:
-            leader = os.getpgid(daemon.pid) == daemon.pid
-            os.killpg(daemon.pid, signal.SIGKILL) if leader else daemon.kill()
-            daemon.wait(10)
+        if daemon.poll() is not None:
+            continue
+        if os.getpgid(daemon.pid) == daemon.pid:  # its own session: the composer too
+            os.killpg(daemon.pid, signal.SIGKILL)
+        else:
+            daemon.kill()
+        daemon.wait(10)
 
 
 def start(server: JackServer, tmp_path: Path, *args: object, **popen) -> subprocess.Popen:
@@ -53,10 +56,9 @@ def start(server: JackServer, tmp_path: Path, *args: object, **popen) -> subproc
     started as from a terminal (unless `preexec_fn` says otherwise)."""
     popen.setdefault("stdout", (tmp_path / "live.log").open("w"))
     popen.setdefault("stderr", subprocess.STDOUT)
+    popen.setdefault("preexec_fn", daemon_setup)
     cmd = [sys.executable, "-m", "abcgen.runtime.cli.live", "--api", "jack", *map(str, args)]
-    daemon = subprocess.Popen(cmd, env={**server.env, "PYTHONFAULTHANDLER": "1"},
-                              stdin=subprocess.DEVNULL,
-                              preexec_fn=popen.pop("preexec_fn", daemon_setup), **popen)
+    daemon = subprocess.Popen(cmd, env=server.env, stdin=subprocess.DEVNULL, **popen)
     STARTED.append(daemon)
     return daemon
 

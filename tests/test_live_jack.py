@@ -88,19 +88,8 @@ def stop(daemon: subprocess.Popen, tmp_path: Path, sig: int = signal.SIGTERM) ->
         daemon.send_signal(sig)
     try:
         return daemon.wait(30)
-    except subprocess.TimeoutExpired:
-        abort_with_stacks(daemon)
-        raise
     finally:
         print((tmp_path / "live.log").read_text())
-
-
-def abort_with_stacks(daemon: subprocess.Popen) -> None:
-    """A daemon that will not stop: SIGABRT, so that faulthandler (PYTHONFAULTHANDLER)
-    writes where each of its threads is to its log, for the failure's report."""
-    daemon.send_signal(signal.SIGABRT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        daemon.wait(10)
 
 
 def shut_down(daemon: subprocess.Popen, tmp_path: Path, *clients) -> None:

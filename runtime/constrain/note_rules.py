@@ -201,11 +201,11 @@ def _toward_landing(s: State, end: int) -> Callable[[int], bool] | None:
     start = s.bar - s.room
     if s.room <= end:
         return None
+    longest = _longest(s.room - end, s.fine)
     if start > last:  # after a note that lands, long rests to where the bar may end
-        longest = _longest(s.room - end, s.fine)
         return (lambda t: s.tok == "rest" and 2 * t >= longest) if s.lands else None
     if lands(s) or (s.tok == "rest" and s.lands):
-        return lambda t: 2 * t >= _longest(s.room - end, s.fine)
+        return lambda t: 2 * t >= longest
     return lambda t: start + t <= last and 2 * t >= _longest(last - start, s.fine)
 
 
